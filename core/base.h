@@ -1,0 +1,129 @@
+/* Layer 0 (base): compiler macros, the three assertion tiers, sanitizer shims and the
+ * fault-reporting entry point every other layer uses. Depends only on config.h.
+ *
+ *   HZ_CHECK(cond, kind, op, ptr)   always on (with HZ_SECURE): a caller error such as a
+ *                                   double or foreign free; reported, never silently ignored.
+ *   HZ_ASSERT(cond)                 HZ_DEBUG >= 1: an internal invariant, cheap to test.
+ *   HZ_ASSERT_EXPENSIVE(cond)       HZ_DEBUG >= 2: an invariant whose test walks a structure.
+ */
+#ifndef HZ_BASE_H
+#define HZ_BASE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/hz_debug.h"
+
+#define HZ_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HZ_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HZ_NOINLINE __attribute__((noinline))
+#define HZ_COLD __attribute__((cold, noinline))
+#define HZ_INLINE static inline __attribute__((always_inline))
+#define HZ_TLS __thread __attribute__((tls_model("initial-exec")))
+#define HZ_EXPORT __attribute__((visibility("default")))
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define HZ_ASAN 1
+#include <sanitizer/asan_interface.h>
+#else
+#define HZ_ASAN 0
+#endif
+#if __has_feature(memory_sanitizer)
+#define HZ_MSAN 1
+#include <sanitizer/msan_interface.h>
+#else
+#define HZ_MSAN 0
+#endif
+#if __has_feature(thread_sanitizer) || defined(__SANITIZE_THREAD__)
+#define HZ_TSAN 1
+#else
+#define HZ_TSAN 0
+#endif
+
+/* Accesses to the link words of free blocks. Free blocks are poisoned under ASan (so a
+ * use-after-free by the program is caught), and the allocator itself must still read
+ * and write their links: these accessors are exempt from instrumentation. */
+#define HZ_NO_SANITIZE __attribute__((no_sanitize("address", "memory")))
+
+HZ_NO_SANITIZE static inline void *hz_link_get(const void *block) {
+  return *(void *const *)block;
+}
+HZ_NO_SANITIZE static inline void hz_link_set(void *block, void *next) {
+  *(void **)block = next;
+}
+/* Word 1 of a free block holds the free marker (see free.c); word 0 holds the link. */
+HZ_NO_SANITIZE static inline uintptr_t hz_mark_get(const void *block) {
+  return ((const uintptr_t *)block)[1];
+}
+HZ_NO_SANITIZE static inline void hz_mark_set(void *block, uintptr_t v) {
+  ((uintptr_t *)block)[1] = v;
+}
+
+/* Poisoning: compiled to nothing outside ASan/MSan builds. */
+static inline void hz_poison(void *p, size_t n) {
+#if HZ_ASAN
+  ASAN_POISON_MEMORY_REGION(p, n);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+static inline void hz_unpoison(void *p, size_t n) {
+#if HZ_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, n);
+#elif HZ_MSAN
+  __msan_allocated_memory(p, n); /* contents are uninitialised for the program */
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
+/* Fault reporting (fault.c). Calls the installed error hook, or prints one line naming
+ * the pointer and the fault and aborts. Returns only when a hook is installed. */
+HZ_COLD void hz_fault(hz_fault_kind_t kind, hz_op_t op, const void *ptr, const char *detail);
+/* Internal corruption found by an assertion: always aborts with file and line. */
+__attribute__((noreturn, cold)) void hz_panic(const char *file, int line, const char *what);
+
+#if HZ_SECURE
+#define HZ_CHECK(cond, kind, op, ptr, detail)                                  \
+  (HZ_LIKELY(cond) ? 1 : (hz_fault((kind), (op), (ptr), (detail)), 0))
+#else
+#define HZ_CHECK(cond, kind, op, ptr, detail) ((void)sizeof(cond), 1)
+#endif
+
+#if HZ_DEBUG >= 1
+#define HZ_ASSERT(cond) \
+  do { if (HZ_UNLIKELY(!(cond))) hz_panic(__FILE__, __LINE__, #cond); } while (0)
+#else
+#define HZ_ASSERT(cond) do { (void)sizeof(cond); } while (0)
+#endif
+#if HZ_DEBUG >= 2
+#define HZ_ASSERT_EXPENSIVE(cond) HZ_ASSERT(cond)
+#else
+#define HZ_ASSERT_EXPENSIVE(cond) do { (void)sizeof(cond); } while (0)
+#endif
+
+/* Relaxed atomics for fields written by one thread and read racily by others. */
+#define HZ_LOAD(p) atomic_load_explicit((p), memory_order_relaxed)
+#define HZ_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+
+/* The free marker: word 1 of every free block holds this per-process random value, so
+ * a free that finds it there is a suspected double free (fault.c, free.c). */
+extern uintptr_t hz_free_mark;
+
+/* Slow-path event counters (hz_stats_t): relaxed global adds, never on a fast path. */
+#define HZ_COUNT(field) atomic_fetch_add_explicit(&hz_counters.field, 1, memory_order_relaxed)
+typedef struct {
+  _Atomic uint64_t refills, drains, remote_collects, adoptions, abandons,
+      slab_inits, slab_releases, superslabs_taken, superslabs_released, large_allocs,
+      large_frees, faults;
+} hz_counters_t;
+extern hz_counters_t hz_counters;
+
+#endif /* HZ_BASE_H */

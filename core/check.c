@@ -1,0 +1,224 @@
+/* Layer 7 (api): the whole-heap invariant check and census (hz_debug.h).
+ *
+ * Every rule it tests is stated in docs/INVARIANTS.md, in the words of the `invariant`
+ * string it reports. It takes every allocator lock, so thread registration, the pool and
+ * the arena stand still; the caller guarantees no thread is inside a fast path.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/api.h"
+#include "core/os.h"
+
+#define HZ_BITMAP_BYTES (HZ_SLAB_SIZE / 16 / 8) /* one bit per 16-byte slot of a slab */
+
+typedef struct {
+  hz_violation_t *out;
+  hz_census_t census;
+  uint8_t *bits;     /* per slab: HZ_BITMAP_BYTES, a bit per block seen on a free list */
+  uint32_t *cached;  /* per slab: blocks in thread caches */
+  uint32_t *queued;  /* per slab: blocks in the remote queue */
+  uint32_t nslabs;
+  uint32_t owned_by[HZ_MAX_THREADS];
+} hz__check_t;
+
+__attribute__((format(printf, 4, 5))) static int hz__fail(hz__check_t *c, const char *rule,
+                                                          const void *where, const char *fmt,
+                                                          ...) {
+  if (c->out) {
+    va_list ap;
+    va_start(ap, fmt);
+    c->out->invariant = rule;
+    c->out->where = where;
+    vsnprintf(c->out->message, sizeof c->out->message, fmt, ap);
+    va_end(ap);
+  }
+  return 1;
+}
+
+/* Marks block b of slab s as seen on a free list; fails on a second sighting. */
+static int hz__mark(hz__check_t *c, const hz_slab_t *s, const void *b, const char *list) {
+  uint32_t si = hz_slab_index(b);
+  uint32_t idx = (uint32_t)((const unsigned char *)b - hz_slab_start(s)) / hz_slab_block_size(s);
+  uint8_t *bm = c->bits + (size_t)si * HZ_BITMAP_BYTES;
+  if (bm[idx >> 3] & (1u << (idx & 7)))
+    return hz__fail(c, "a free block is in exactly one list", b, "block %p found again in %s",
+                    b, list);
+  bm[idx >> 3] |= (uint8_t)(1u << (idx & 7));
+  return 0;
+}
+
+static int hz__check_slab(hz__check_t *c, hz_slab_t *s) {
+  if (s->state == HZ_SLAB_POOLED) {
+    c->census.slabs_pooled++;
+    if (s->used != 0 || atomic_load(&s->owner) != 0 || atomic_load(&s->remote) != NULL)
+      return hz__fail(c, "a pooled slab has used == 0, owner == 0 and an empty remote queue",
+                      s, "slab %p used %u", (void *)hz_slab_start(s), s->used);
+    for (size_t i = 0; i < HZ_PAGES_PER_SLAB; i++)
+      if (hz_ptag_get(hz_slab_start(s) + (i << HZ_PAGE_SHIFT)) != 0)
+        return hz__fail(c, "ptag[page] == 0 for every page of a pooled slab", s,
+                        "slab %p page %zu", (void *)hz_slab_start(s), i);
+    return 0;
+  }
+  const char *why = hz_slab_validate(s);
+  if (why) return hz__fail(c, why, s, "slab %p class %u", (void *)hz_slab_start(s), (unsigned)s->cls);
+  uint32_t owner = atomic_load(&s->owner), si = hz_slab_index(hz_slab_start(s));
+  if (s->state == HZ_SLAB_ABANDONED) c->census.slabs_abandoned++;
+  else {
+    c->census.slabs_owned++;
+    if (!hz_thread_lookup(owner))
+      return hz__fail(c, "an owned slab's owner is a registered thread", s,
+                      "slab %p owner %u", (void *)hz_slab_start(s), owner);
+    c->owned_by[owner]++;
+  }
+  for (void *b = s->freelist; b; b = hz_link_get(b))
+    if (hz__mark(c, s, b, "a freelist")) return 1;
+  for (void *b = atomic_load(&s->remote); b; b = hz_link_get(b)) {
+    if (hz__mark(c, s, b, "a remote queue")) return 1;
+    c->queued[si]++;
+  }
+  c->census.freelist_blocks += s->free_count;
+  return 0;
+}
+
+static int hz__check_superslabs(hz__check_t *c) {
+  for (uint32_t i = 0; i < hz_arena.bump; i++) {
+    hz_superslab_t *ss = &hz_arena.ss[i];
+    uint32_t kind = atomic_load(&ss->kind);
+    if (kind == HZ_SS_FREE || kind == HZ_SS_LARGE) {
+      hz_superslab_t *h = &hz_arena.ss[ss->head];
+      if (ss->head > i || ss->head + h->len <= i || atomic_load(&h->kind) != kind)
+        return hz__fail(c, "every SuperSlab of an extent names its head, whose len covers it",
+                        ss, "superslab %u head %u", i, ss->head);
+      if (ss->head == i) {
+        if (kind == HZ_SS_FREE) c->census.superslabs_free += h->len;
+        else {
+          c->census.superslabs_large += h->len;
+          c->census.large_blocks++;
+          c->census.large_bytes += h->large_size;
+        }
+      }
+      for (size_t p = 0; p < HZ_SUPERSLAB_SIZE / HZ_PAGE_SIZE; p++)
+        if (hz_ptag_get((char *)hz_ss_addr(i) + (p << HZ_PAGE_SHIFT)) != 0)
+          return hz__fail(c, "ptag[page] == 0 for every page of a free extent or large block",
+                          ss, "superslab %u page %zu", i, p);
+    } else if (kind == HZ_SS_SLABS) {
+      c->census.superslabs_slab++;
+      uint32_t pooled = 0;
+      for (size_t k = 0; k < HZ_SLABS_PER_SUPERSLAB; k++) {
+        hz_slab_t *s = hz_slab_of((char *)hz_ss_addr(i) + (k << HZ_SLAB_SHIFT));
+        pooled += s->state == HZ_SLAB_POOLED;
+        if (hz__check_slab(c, s)) return 1;
+      }
+      if (pooled != ss->slabs_pooled)
+        return hz__fail(c, "slabs_pooled == number of pooled slabs of the SuperSlab", ss,
+                        "superslab %u counts %u pooled, found %u", i, ss->slabs_pooled, pooled);
+    } else {
+      return hz__fail(c, "every SuperSlab below the bump is free, slabs or large", ss,
+                      "superslab %u kind %u", i, kind);
+    }
+  }
+  return 0;
+}
+
+static int hz__check_threads(hz__check_t *c) {
+  for (uint32_t tid = 1; tid < HZ_MAX_THREADS; tid++) {
+    hz_tcache_t *tc = hz_thread_lookup(tid);
+    if (!tc) continue;
+    c->census.threads++;
+    if (tc->tid != tid)
+      return hz__fail(c, "a registered cache's tid is its registry slot", tc, "tid %u slot %u", tc->tid, tid);
+    const char *why = hz_tcache_validate(tc);
+    if (why) return hz__fail(c, why, tc, "thread %u", tid);
+    uint32_t lists = 0;
+    for (unsigned k = 0; k < HZ_NUM_CLASSES; k++) {
+      lists += (tc->active[k] != NULL) + tc->partial[k].count + tc->full[k].count;
+      for (void *b = tc->sll[k].head; b; b = hz_link_get(b)) {
+        if (!hz_in_arena(b) || hz_ptag_get(b) != HZ_TAG(tid, k))
+          return hz__fail(c, "a TLS SLL holds only blocks of its class from its thread's slabs",
+                          b, "block %p in thread %u", b, tid);
+        hz_slab_t *s = hz_slab_of(b);
+        uint32_t off = (uint32_t)((unsigned char *)b - hz_slab_start(s));
+        if (off % hz_slab_block_size(s) || off / hz_slab_block_size(s) >= HZ_LOAD(&s->carved))
+          return hz__fail(c, "a TLS SLL holds only carved block starts", b,
+                          "block %p in thread %u", b, tid);
+        if (hz__mark(c, s, b, "a TLS SLL")) return 1;
+        c->cached[hz_slab_index(b)]++;
+        c->census.cached_blocks++;
+      }
+    }
+    if (lists != c->owned_by[tid])
+      return hz__fail(c, "every slab a thread owns is on exactly one of its lists", tc,
+                      "thread %u lists %u slabs, owns %u", tid, lists, c->owned_by[tid]);
+  }
+  return 0;
+}
+
+/* used == cached + queued + held by the program, so used >= cached + queued. */
+static int hz__check_accounting(hz__check_t *c) {
+  for (uint32_t si = 0; si < c->nslabs; si++) {
+    hz_slab_t *s = hz_slab_meta_at(si);
+    if (s->state < HZ_SLAB_ACTIVE) continue;
+    if (s->used < (uint64_t)c->cached[si] + c->queued[si])
+      return hz__fail(c, "used >= cached + queued (used counts every block off the freelist)",
+                      s, "slab %p used %u", (void *)hz_slab_start(s), s->used);
+    c->census.user_blocks += s->used - c->cached[si] - c->queued[si];
+    c->census.queued_blocks += c->queued[si];
+  }
+  return 0;
+}
+
+static int hz__check_lists(hz__check_t *c) {
+  const hz_slab_list_t *pool = hz_pool_list();
+  uint64_t n = 0;
+  for (hz_slab_t *s = pool->head; s; s = s->next)
+    if (s->state != HZ_SLAB_POOLED || ++n > pool->count)
+      return hz__fail(c, "the pool holds exactly the pooled slabs", s, "pool entry %p", (void *)s);
+  if (n != c->census.slabs_pooled)
+    return hz__fail(c, "the pool holds exactly the pooled slabs", pool, "pool %lu, found %lu",
+                    (unsigned long)n, (unsigned long)c->census.slabs_pooled);
+  n = 0;
+  for (unsigned k = 0; k < HZ_NUM_CLASSES; k++) {
+    const hz_slab_list_t *l = hz_pool_abandoned(k);
+    for (hz_slab_t *s = l->head; s; s = s->next, n++)
+      if (s->state != HZ_SLAB_ABANDONED || s->cls != k)
+        return hz__fail(c, "an abandoned list holds abandoned slabs of its class", s,
+                        "entry %p class %u", (void *)s, k);
+  }
+  if (n != c->census.slabs_abandoned)
+    return hz__fail(c, "the abandoned lists hold exactly the abandoned slabs", NULL,
+                    "lists %lu, found %lu", (unsigned long)n,
+                    (unsigned long)c->census.slabs_abandoned);
+  return 0;
+}
+
+int hz_heap_check(hz_violation_t *out, hz_census_t *census) {
+  static hz__check_t c; /* large (owned_by); serialised by the locks below */
+  int bad = 0;
+  if (census) memset(census, 0, sizeof *census);
+  if (!hz_pagemap_ready()) return 0;
+  hz_threads_lock();
+  hz_pool_lock();
+  hz_pagemap_lock();
+  memset(&c, 0, sizeof c);
+  c.out = out;
+  c.nslabs = hz_arena.bump * (uint32_t)HZ_SLABS_PER_SUPERSLAB;
+  size_t bytes = (size_t)c.nslabs * (HZ_BITMAP_BYTES + 2 * sizeof(uint32_t)) + 1;
+  unsigned char *scratch = hz_os_pages()->map(bytes);
+  if (!scratch) {
+    bad = hz__fail(&c, "the check could map its scratch memory", NULL, "%zu bytes", bytes);
+  } else {
+    c.bits = scratch;
+    c.cached = (uint32_t *)(scratch + (size_t)c.nslabs * HZ_BITMAP_BYTES);
+    c.queued = c.cached + c.nslabs;
+    bad = hz__check_superslabs(&c) || hz__check_threads(&c) || hz__check_accounting(&c) ||
+          hz__check_lists(&c);
+    hz_os_pages()->unmap(scratch, bytes);
+  }
+  hz_pagemap_unlock();
+  hz_pool_unlock();
+  hz_threads_unlock();
+  if (census) *census = c.census;
+  return bad;
+}

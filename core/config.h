@@ -1,0 +1,86 @@
+/* hzfuzz core configuration: every compile-time knob, in one place.
+ *
+ * Knobs are set with -D on the compiler command line (Bazel: --copt or a config in
+ * .bazelrc). There are no environment variables on the allocation path. Everything
+ * not listed here is derived from these values.
+ */
+#ifndef HZ_CONFIG_H
+#define HZ_CONFIG_H
+
+/* HZ_DEBUG: 0 release; 1 adds HZ_ASSERT (cheap internal assertions); 2 adds
+ * HZ_ASSERT_EXPENSIVE (validates a whole slab on every slow-path step); 3 runs the
+ * whole-heap check on every refill and drain. Trades speed for earlier detection. */
+#ifndef HZ_DEBUG
+#define HZ_DEBUG 0
+#endif
+
+/* HZ_SECURE: 1 (default) detects double, foreign, interior and misaligned frees in
+ * every build; 0 compiles those checks out. Only the benchmark's "detection off"
+ * column uses 0: it trades safety for a few instructions per free. */
+#ifndef HZ_SECURE
+#define HZ_SECURE 1
+#endif
+
+/* HZ_ARENA_SHIFT: log2 of the reserved arena (default 2^38 = 256 GiB of address space,
+ * PROT_NONE until used). Bounds the heap size; the PTAG table costs 4 bytes of
+ * address space per 4 KiB page of arena, committed lazily. */
+#ifndef HZ_ARENA_SHIFT
+#define HZ_ARENA_SHIFT 38
+#endif
+
+/* HZ_SLAB_SHIFT: log2 of a slab (default 128 KiB). Larger slabs amortise refills
+ * over more blocks; smaller ones go EMPTY sooner and waste less per class per thread. */
+#ifndef HZ_SLAB_SHIFT
+#define HZ_SLAB_SHIFT 17
+#endif
+
+/* HZ_SLL_BYTES: the byte budget of one thread's TLS SLL for one class, bounded to
+ * [HZ_SLL_MIN_COUNT, HZ_SLL_MAX_COUNT] blocks. More caching means fewer drains and
+ * refills, and more memory parked per thread. */
+#ifndef HZ_SLL_BYTES
+#define HZ_SLL_BYTES (64u * 1024u)
+#endif
+#ifndef HZ_SLL_MIN_COUNT
+#define HZ_SLL_MIN_COUNT 8u
+#endif
+#ifndef HZ_SLL_MAX_COUNT
+#define HZ_SLL_MAX_COUNT 256u
+#endif
+
+/* HZ_MAX_THREADS: threads that may hold a thread cache at once (owner ids are 16-bit
+ * in the page tag). A further thread fails its allocations with ENOMEM. */
+#ifndef HZ_MAX_THREADS
+#define HZ_MAX_THREADS 4096u
+#endif
+
+/* HZ_LARGE_CACHE_BYTES: freed large extents kept committed for reuse before they are
+ * returned to the OS. Trades resident memory for fewer madvise calls. */
+#ifndef HZ_LARGE_CACHE_BYTES
+#define HZ_LARGE_CACHE_BYTES (64u * 1024u * 1024u)
+#endif
+
+/* ---- derived; do not set ---------------------------------------------------- */
+#define HZ_PAGE_SHIFT 12
+#define HZ_PAGE_SIZE ((size_t)1 << HZ_PAGE_SHIFT)
+#define HZ_SUPERSLAB_SHIFT 21 /* 2 MiB: the unit taken from the arena */
+#define HZ_SUPERSLAB_SIZE ((size_t)1 << HZ_SUPERSLAB_SHIFT)
+#define HZ_SLAB_SIZE ((size_t)1 << HZ_SLAB_SHIFT)
+#define HZ_SLABS_PER_SUPERSLAB (HZ_SUPERSLAB_SIZE / HZ_SLAB_SIZE)
+#define HZ_PAGES_PER_SLAB (HZ_SLAB_SIZE >> HZ_PAGE_SHIFT)
+#define HZ_ARENA_SIZE ((size_t)1 << HZ_ARENA_SHIFT)
+#define HZ_ARENA_PAGES (HZ_ARENA_SIZE >> HZ_PAGE_SHIFT)
+#define HZ_ARENA_SLABS (HZ_ARENA_SIZE >> HZ_SLAB_SHIFT)
+#define HZ_ARENA_SUPERSLABS (HZ_ARENA_SIZE >> HZ_SUPERSLAB_SHIFT)
+#define HZ_MIN_ALIGN 16u
+
+#if HZ_SLAB_SHIFT < 16 || HZ_SLAB_SHIFT > 20
+#error "HZ_SLAB_SHIFT must be in [16, 20]: a slab must hold at least one 64 KiB block"
+#endif
+#if HZ_ARENA_SHIFT < 24 || HZ_ARENA_SHIFT > 42
+#error "HZ_ARENA_SHIFT must be in [24, 42]"
+#endif
+#if HZ_MAX_THREADS >= 0xFFFFu
+#error "HZ_MAX_THREADS must fit the 16-bit owner field of a page tag"
+#endif
+
+#endif /* HZ_CONFIG_H */

@@ -1,0 +1,77 @@
+"""Build macros for the hz core and its variants.
+
+One source list, compiled several ways: the default library, a checked build with
+internal assertions (HZ_DEBUG=2) for tests, a build with misuse detection compiled out
+for the benchmark's cost column, sanitizer builds, and the seeded-bug builds.
+"""
+
+# Warnings are errors in core: the allocator must compile clean.
+HZ_COPTS = [
+    "-std=c11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wstrict-prototypes",
+    "-Wmissing-prototypes",
+    "-Wno-missing-field-initializers",
+    "-fno-omit-frame-pointer",
+]
+
+HZ_CORE_HDRS = [
+    "api.h",
+    "base.h",
+    "config.h",
+    "hz.h",
+    "hz_debug.h",
+    "os.h",
+    "pagemap.h",
+    "remote.h",
+    "sizeclass.h",
+    "slab.h",
+    "tcache.h",
+    "thread.h",
+    "tls_sll.h",
+]
+
+HZ_CORE_SRCS = [
+    "alloc.c",
+    "check.c",
+    "fault.c",
+    "free.c",
+    "large.c",
+    "os.c",
+    "pagemap.c",
+    "pool.c",
+    "remote.c",
+    "sizeclass.c",
+    "slab.c",
+    "tcache.c",
+    "thread.c",
+]
+
+def hz_core_library(name, defines = [], copts = [], linkopts = [], visibility = None):
+    """The whole core as one cc_library. `defines` (HZ_* knobs) propagate to dependents,
+    so tests that include internal headers see the same configuration."""
+    native.cc_library(
+        name = name,
+        srcs = HZ_CORE_SRCS,
+        hdrs = HZ_CORE_HDRS,
+        copts = HZ_COPTS + copts,
+        local_defines = ["_GNU_SOURCE"],
+        defines = defines,
+        linkopts = ["-lpthread"] + linkopts,
+        visibility = visibility,
+    )
+
+def hz_test(name, srcs, deps = [], copts = [], linkopts = [], **kwargs):
+    """A core test: C11, warnings as errors, the test helpers."""
+    native.cc_test(
+        name = name,
+        srcs = srcs,
+        copts = HZ_COPTS + ["-Wno-missing-prototypes"] + copts,
+        local_defines = ["_GNU_SOURCE"],
+        linkopts = ["-lpthread"] + linkopts,
+        deps = ["//core/testing:hz_test"] + deps,
+        **kwargs
+    )

@@ -1,0 +1,114 @@
+/* Layer 0 (base): misuse reporting, internal panics, the free marker and counters.
+ *
+ * Nothing here allocates: messages are formatted into a stack buffer and written with
+ * write(2), because the heap may be the thing that is broken.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base.h"
+#include "core/os.h"
+
+uintptr_t hz_free_mark = 0x5A5A5A5A5A5A5A5Bull; /* replaced by a random value at init */
+hz_counters_t hz_counters;
+
+static hz_error_hook_t _Atomic hz__hook;
+static void *_Atomic hz__hook_ctx;
+
+void hz_set_error_hook(hz_error_hook_t hook, void *ctx) {
+  atomic_store(&hz__hook_ctx, ctx);
+  atomic_store(&hz__hook, hook);
+}
+
+const char *hz_fault_name(hz_fault_kind_t kind) {
+  static const char *const names[HZ_FAULT_KIND_COUNT] = {
+      "none", "double free", "pointer not allocated", "foreign pointer",
+      "interior pointer", "misaligned pointer", "heap corruption",
+  };
+  return (unsigned)kind < HZ_FAULT_KIND_COUNT ? names[kind] : "unknown fault";
+}
+
+const char *hz_op_name(hz_op_t op) {
+  switch (op) {
+    case HZ_OP_FREE: return "free";
+    case HZ_OP_REALLOC: return "realloc";
+    case HZ_OP_USABLE_SIZE: return "malloc_usable_size";
+    default: return "allocator";
+  }
+}
+
+typedef struct {
+  char buf[240];
+  size_t n;
+} hz__line_t;
+
+static void hz__put(hz__line_t *l, const char *s) {
+  while (*s && l->n < sizeof l->buf - 2) l->buf[l->n++] = *s++;
+}
+
+static void hz__put_hex(hz__line_t *l, uintptr_t v) {
+  char tmp[2 + 16];
+  int i = (int)sizeof tmp;
+  do {
+    tmp[--i] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v && i > 2);
+  tmp[--i] = 'x';
+  tmp[--i] = '0';
+  char out[sizeof tmp + 1];
+  memcpy(out, tmp + i, sizeof tmp - (size_t)i);
+  out[sizeof tmp - (size_t)i] = 0;
+  hz__put(l, out);
+}
+
+void hz_fault(hz_fault_kind_t kind, hz_op_t op, const void *ptr, const char *detail) {
+  HZ_COUNT(faults);
+  hz__line_t line = {.n = 0};
+  hz__put(&line, "hz: ");
+  hz__put(&line, hz_fault_name(kind));
+  hz__put(&line, " in ");
+  hz__put(&line, hz_op_name(op));
+  hz__put(&line, "(");
+  hz__put_hex(&line, (uintptr_t)ptr);
+  hz__put(&line, ")");
+  if (detail) {
+    hz__put(&line, ": ");
+    hz__put(&line, detail);
+  }
+  line.buf[line.n] = 0;
+  hz_error_hook_t hook = atomic_load(&hz__hook);
+  if (hook) {
+    hz_fault_t f = {kind, op, ptr, line.buf};
+    hook(&f, atomic_load(&hz__hook_ctx));
+    return;
+  }
+  line.buf[line.n++] = '\n';
+  hz_os_write_stderr(line.buf, line.n);
+  abort();
+}
+
+void hz_panic(const char *file, int line, const char *what) {
+  hz__line_t l = {.n = 0};
+  hz__put(&l, "hz: internal assertion failed at ");
+  hz__put(&l, file);
+  hz__put(&l, ":");
+  char num[12];
+  int i = (int)sizeof num - 1;
+  num[i] = 0;
+  unsigned v = (unsigned)line;
+  do num[--i] = (char)('0' + v % 10); while ((v /= 10) && i > 0);
+  hz__put(&l, num + i);
+  hz__put(&l, ": ");
+  hz__put(&l, what);
+  l.buf[l.n++] = '\n';
+  hz_os_write_stderr(l.buf, l.n);
+  abort();
+}
+
+void hz_get_stats(hz_stats_t *out) {
+#define HZ_READ(f) out->f = atomic_load_explicit(&hz_counters.f, memory_order_relaxed)
+  HZ_READ(refills); HZ_READ(drains); HZ_READ(remote_collects); HZ_READ(adoptions);
+  HZ_READ(abandons); HZ_READ(slab_inits); HZ_READ(slab_releases); HZ_READ(superslabs_taken);
+  HZ_READ(superslabs_released); HZ_READ(large_allocs); HZ_READ(large_frees); HZ_READ(faults);
+#undef HZ_READ
+}

@@ -1,0 +1,113 @@
+/* hz debug and introspection API, for tests, fuzzers and tools.
+ *
+ * Nothing here is on the allocation path. hz_heap_check and hz_heap_census walk every
+ * structure of the heap and must be called while no other thread is inside the
+ * allocator (the fuzz harness calls them with every other thread parked).
+ */
+#ifndef HZ_DEBUG_H
+#define HZ_DEBUG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- misuse reporting --------------------------------------------------------- */
+typedef enum {
+  HZ_FAULT_NONE = 0,
+  HZ_FAULT_DOUBLE_FREE,   /* the block is already free (in a thread cache, freelist or remote queue) */
+  HZ_FAULT_NOT_ALLOCATED, /* inside hz's arena but not a live block: a freed slab, a freed
+                             large block, or memory never handed out */
+  HZ_FAULT_FOREIGN,       /* not hz memory at all, and no foreign allocator to pass it to */
+  HZ_FAULT_INTERIOR,      /* 16-byte aligned but not the start of a block */
+  HZ_FAULT_MISALIGNED,    /* not even 16-byte aligned */
+  HZ_FAULT_CORRUPTION,    /* a free list or queue is damaged (a cycle, a stray link) */
+  HZ_FAULT_KIND_COUNT
+} hz_fault_kind_t;
+
+typedef enum { HZ_OP_FREE = 0, HZ_OP_REALLOC, HZ_OP_USABLE_SIZE, HZ_OP_INTERNAL } hz_op_t;
+
+typedef struct {
+  hz_fault_kind_t kind;
+  hz_op_t op;
+  const void *ptr;
+  const char *message; /* the one line that would have been printed; valid during the hook */
+} hz_fault_t;
+
+/* Called instead of abort() when a misuse is detected. The faulting call then does
+ * nothing (free), returns NULL (realloc, errno EINVAL) or returns 0 (usable_size).
+ * Pass NULL to restore the default (print and abort). Process-wide. */
+typedef void (*hz_error_hook_t)(const hz_fault_t *fault, void *ctx);
+void hz_set_error_hook(hz_error_hook_t hook, void *ctx);
+const char *hz_fault_name(hz_fault_kind_t kind);
+const char *hz_op_name(hz_op_t op);
+
+/* ---- pointer classification --------------------------------------------------- */
+typedef enum {
+  HZ_PTR_FOREIGN = 0, /* not in hz's arena */
+  HZ_PTR_SMALL,       /* start of a live slab block (held by the program) */
+  HZ_PTR_LARGE,       /* start of a live large block */
+  HZ_PTR_FREE,        /* start of a slab block that is free (cached, queued or on a freelist) */
+  HZ_PTR_INTERIOR,    /* inside a live or free block, not at its start */
+  HZ_PTR_MISALIGNED,  /* inside hz memory, not 16-byte aligned */
+  HZ_PTR_UNALLOCATED  /* in the arena, in no block (empty slab, free extent, uncarved) */
+} hz_ptr_kind_t;
+
+typedef struct {
+  hz_ptr_kind_t kind;
+  void *block;       /* start of the containing block, or NULL */
+  size_t block_size; /* its usable size, or 0 */
+  int size_class;    /* slab class index, or -1 */
+  unsigned owner;    /* owning thread id of the slab, 0 when unowned */
+} hz_ptr_info_t;
+
+/* O(1) for slab pointers except HZ_PTR_FREE, which is confirmed by walking lists. */
+hz_ptr_info_t hz_classify(const void *ptr);
+const char *hz_ptr_kind_name(hz_ptr_kind_t kind);
+
+/* ---- size classes ------------------------------------------------------------- */
+unsigned hz_size_class_count(void);
+size_t hz_size_class_size(unsigned cls);
+/* Class of a request, or -1 when it is served as a large block. */
+int hz_size_to_class_checked(size_t size);
+size_t hz_large_threshold(void); /* requests above this are large blocks */
+
+/* ---- whole-heap invariants ---------------------------------------------------- */
+typedef struct {
+  const char *invariant; /* the equation or rule violated, as in docs/INVARIANTS.md */
+  const void *where;     /* the slab, block or thread cache concerned */
+  char message[256];
+} hz_violation_t;
+
+typedef struct {
+  uint64_t user_blocks;    /* slab blocks held by the program: sum(used - cached - queued) */
+  uint64_t cached_blocks;  /* in thread caches (TLS SLLs) */
+  uint64_t queued_blocks;  /* in remote-free queues */
+  uint64_t freelist_blocks;
+  uint64_t large_blocks, large_bytes;
+  uint64_t slabs_owned, slabs_abandoned, slabs_pooled;
+  uint64_t superslabs_slab, superslabs_large, superslabs_free;
+  uint64_t threads;
+} hz_census_t;
+
+/* Checks every invariant in docs/INVARIANTS.md. Returns 0 when the heap is consistent,
+ * else 1 with the first violation in *out (out may be NULL). Fills *census when not
+ * NULL. Requires that no other thread is inside the allocator. */
+int hz_heap_check(hz_violation_t *out, hz_census_t *census);
+
+/* ---- counters ----------------------------------------------------------------- */
+typedef struct {
+  uint64_t refills, drains, remote_collects, adoptions, abandons, slab_inits,
+      slab_releases, superslabs_taken, superslabs_released, large_allocs, large_frees,
+      faults;
+} hz_stats_t;
+void hz_get_stats(hz_stats_t *out);
+/* This thread's id as used in page tags (1..), or 0 before its first allocation. */
+unsigned hz_thread_id(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HZ_DEBUG_H */

@@ -1,0 +1,48 @@
+/* Layer 4 (slab): large blocks, above HZ_MEDIUM_MAX.
+ *
+ * A large block is a whole extent of SuperSlabs inside the arena, so it is classified
+ * by the same range check as every other hz pointer and is never mistaken for foreign.
+ * Its header is out of band: the head SuperSlab's metadata (ss[head].len, large_size),
+ * where no overflow of the block can reach it. Its pages carry tag 0; a free of a tag-0
+ * arena pointer takes the slow path, which reads ss[] to find the block.
+ */
+#include <string.h>
+
+#include "core/slab.h"
+
+void *hz_large_alloc(size_t size, size_t align, bool zero) {
+  if (size > HZ_ARENA_SIZE || align > HZ_ARENA_SIZE / 2) return NULL;
+  uint32_t n = (uint32_t)((size + HZ_SUPERSLAB_SIZE - 1) >> HZ_SUPERSLAB_SHIFT);
+  if (n == 0) n = 1;
+  uint32_t a = align > HZ_SUPERSLAB_SIZE ? (uint32_t)(align >> HZ_SUPERSLAB_SHIFT) : 1;
+  bool zeroed;
+  uint32_t idx = hz_extent_alloc(n, a, HZ_SS_LARGE, &zeroed);
+  if (idx == HZ_NO_EXTENT) return NULL;
+  hz_superslab_t *h = &hz_arena.ss[idx];
+  h->large_size = size;
+  h->large_align = align;
+  void *p = hz_ss_addr(idx);
+  hz_unpoison(p, (size_t)n << HZ_SUPERSLAB_SHIFT);
+  /* A reused extent may hold old data; a fresh or decommitted one reads as zero. */
+  if (zero && !zeroed) memset(p, 0, size);
+  HZ_COUNT(large_allocs);
+  return p;
+}
+
+void hz_large_free(void *p) {
+  uint32_t idx = hz_ss_index(p);
+  HZ_ASSERT(HZ_LOAD(&hz_arena.ss[idx].kind) == HZ_SS_LARGE && hz_arena.ss[idx].head == idx);
+  hz_poison(p, (size_t)hz_arena.ss[idx].len << HZ_SUPERSLAB_SHIFT);
+  hz_extent_free(idx, true);
+  HZ_COUNT(large_frees);
+}
+
+size_t hz_large_usable(const void *p) {
+  return (size_t)hz_arena.ss[hz_ss_index(p)].len << HZ_SUPERSLAB_SHIFT;
+}
+
+void *hz_large_block_of(const void *p) {
+  const hz_superslab_t *ss = &hz_arena.ss[hz_ss_index(p)];
+  if (atomic_load_explicit(&ss->kind, memory_order_acquire) != HZ_SS_LARGE) return NULL;
+  return hz_ss_addr(ss->head);
+}

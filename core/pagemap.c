@@ -1,0 +1,140 @@
+/* Layer 2 (pagemap): arena reservation, page tags and the extent allocator. */
+#include "core/pagemap.h"
+
+#include <string.h>
+
+#include "core/os.h"
+
+hz_arena_t hz_arena = {
+    .base = (uintptr_t)0 - HZ_ARENA_SIZE,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static atomic_bool hz__pagemap_ready;
+
+bool hz_pagemap_ready(void) { return atomic_load_explicit(&hz__pagemap_ready, memory_order_acquire); }
+
+int hz_pagemap_init(void) {
+  const hz_page_source_t *os = hz_os_pages();
+  void *arena = os->reserve(HZ_ARENA_SIZE, HZ_SUPERSLAB_SIZE);
+  _Atomic uint32_t *ptag = os->map(HZ_ARENA_PAGES * sizeof(uint32_t));
+  hz_superslab_t *ss = os->map(HZ_ARENA_SUPERSLABS * sizeof(hz_superslab_t));
+  unsigned char *meta = os->map(HZ_ARENA_SLABS * (size_t)HZ_SLAB_META_SIZE);
+  if (!arena || !ptag || !ss || !meta) {
+    static const char msg[] = "hz: cannot reserve the arena or its tables (address space limit?)\n";
+    hz_os_write_stderr(msg, sizeof msg - 1);
+    return -1;
+  }
+  hz_arena.ptag = ptag;
+  hz_arena.ss = ss;
+  hz_arena.slab_meta = meta;
+  hz_arena.base = (uintptr_t)arena; /* last: publishes the range to hz_in_arena */
+  atomic_store_explicit(&hz__pagemap_ready, 1, memory_order_release);
+  return 0;
+}
+
+void hz_ptag_set_range(void *first, size_t pages, uint32_t tag) {
+  _Atomic uint32_t *t = &hz_arena.ptag[((uintptr_t)first - hz_arena.base) >> HZ_PAGE_SHIFT];
+  for (size_t i = 0; i < pages; i++) HZ_STORE(&t[i], tag);
+}
+
+void hz_pagemap_lock(void) { pthread_mutex_lock(&hz_arena.lock); }
+void hz_pagemap_unlock(void) { pthread_mutex_unlock(&hz_arena.lock); }
+void hz_pagemap_reset_lock_after_fork(void) { pthread_mutex_init(&hz_arena.lock, NULL); }
+
+/* ---- free extent lists (arena lock held) -------------------------------------- */
+
+static hz_superslab_t **hz__bin_of(uint32_t len) {
+  return &hz_arena.free_bins[len <= HZ_EXTENT_BINS ? len : 0];
+}
+
+static void hz__free_list_push(hz_superslab_t *h) {
+  hz_superslab_t **bin = hz__bin_of(h->len);
+  h->prev = NULL;
+  h->next = *bin;
+  if (*bin) (*bin)->prev = h;
+  *bin = h;
+}
+
+static void hz__free_list_remove(hz_superslab_t *h) {
+  if (h->prev) h->prev->next = h->next;
+  else *hz__bin_of(h->len) = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->next = h->prev = NULL;
+}
+
+/* Marks [head, head + len) as one extent of `kind`. */
+static void hz__mark_extent(uint32_t head, uint32_t len, hz_ss_kind_t kind) {
+  for (uint32_t i = head; i < head + len; i++) {
+    hz_arena.ss[i].head = head;
+    atomic_store_explicit(&hz_arena.ss[i].kind, kind, memory_order_release);
+  }
+  hz_arena.ss[head].len = len;
+}
+
+static void hz__make_free(uint32_t head, uint32_t len, bool dirty, bool was_large) {
+  hz__mark_extent(head, len, HZ_SS_FREE);
+  hz_superslab_t *h = &hz_arena.ss[head];
+  h->dirty = dirty;
+  h->was_large = was_large;
+  if (dirty) hz_arena.dirty_bytes += (size_t)len << HZ_SUPERSLAB_SHIFT;
+  hz__free_list_push(h);
+}
+
+/* Takes free extent h (len >= n), splitting off the unused tail. */
+static uint32_t hz__take_free(hz_superslab_t *h, uint32_t n, bool *zeroed) {
+  uint32_t head = (uint32_t)(h - hz_arena.ss), len = h->len;
+  bool dirty = h->dirty;
+  hz__free_list_remove(h);
+  if (dirty) hz_arena.dirty_bytes -= (size_t)len << HZ_SUPERSLAB_SHIFT;
+  if (len > n) hz__make_free(head + n, len - n, dirty, false);
+  *zeroed = !dirty;
+  return head;
+}
+
+static uint32_t hz__find_free(uint32_t n, bool *zeroed) {
+  for (uint32_t len = n; len <= HZ_EXTENT_BINS; len++)
+    if (hz_arena.free_bins[len]) return hz__take_free(hz_arena.free_bins[len], n, zeroed);
+  for (hz_superslab_t *h = hz_arena.free_bins[0]; h; h = h->next)
+    if (h->len >= n) return hz__take_free(h, n, zeroed);
+  return HZ_NO_EXTENT;
+}
+
+/* Grows into never-used arena; the skipped alignment gap becomes a free extent. */
+static uint32_t hz__bump(uint32_t n, uint32_t align, bool *zeroed) {
+  uint32_t start = (hz_arena.bump + align - 1) & ~(align - 1);
+  if ((uint64_t)start + n > HZ_ARENA_SUPERSLABS) return HZ_NO_EXTENT;
+  if (hz_os_pages()->commit(hz_ss_addr(hz_arena.bump),
+                            (size_t)(start + n - hz_arena.bump) << HZ_SUPERSLAB_SHIFT) != 0)
+    return HZ_NO_EXTENT;
+  if (start > hz_arena.bump) hz__make_free(hz_arena.bump, start - hz_arena.bump, false, false);
+  hz_arena.bump = start + n;
+  *zeroed = true;
+  return start;
+}
+
+uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed) {
+  HZ_ASSERT(n > 0 && align > 0 && (align & (align - 1)) == 0);
+  hz_pagemap_lock();
+  uint32_t head = align == 1 ? hz__find_free(n, zeroed) : HZ_NO_EXTENT;
+  if (head == HZ_NO_EXTENT) head = hz__bump(n, align, zeroed);
+  if (head != HZ_NO_EXTENT) {
+    hz__mark_extent(head, n, kind);
+    HZ_COUNT(superslabs_taken);
+  }
+  hz_pagemap_unlock();
+  return head;
+}
+
+void hz_extent_free(uint32_t head, bool was_large) {
+  hz_pagemap_lock();
+  uint32_t len = hz_arena.ss[head].len;
+  size_t bytes = (size_t)len << HZ_SUPERSLAB_SHIFT;
+  /* Keep recently freed memory committed while the cache has room: a program that
+   * frees and reallocates large blocks then pays no system call. */
+  bool keep = hz_arena.dirty_bytes + bytes <= HZ_LARGE_CACHE_BYTES;
+  if (!keep) hz_os_pages()->decommit(hz_ss_addr(head), bytes);
+  hz__make_free(head, len, keep, was_large);
+  HZ_COUNT(superslabs_released);
+  hz_pagemap_unlock();
+}

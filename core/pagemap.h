@@ -1,0 +1,103 @@
+/* Layer 2 (pagemap): the arena, the PTAG32 page-tag table, per-SuperSlab metadata and
+ * the extent allocator that hands SuperSlabs to slabs and large blocks.
+ *
+ * The arena is one reserved range of HZ_ARENA_SIZE bytes, 2 MiB aligned, PROT_NONE until
+ * committed. Beside it, out of reach of any block overflow:
+ *   - ptag[page]: one 32-bit tag per 4 KiB page. 0 = no slab block here (not hz's, an
+ *     empty slab, a large block or unused arena); otherwise (owner << 16) | (class + 1)
+ *     for a page of a carved slab, owner 0 meaning abandoned.
+ *   - ss[i]: metadata of SuperSlab i (kind, extent head and length, pool counts).
+ *   - slab_meta: HZ_SLAB_META_SIZE bytes per slab (the hz_slab_t of slab.h).
+ * A pointer is classified in O(1): range check, then one tag load. Tag 0 inside the
+ * range goes to the slow path, which reads ss[] to tell large blocks from free memory.
+ */
+#ifndef HZ_PAGEMAP_H
+#define HZ_PAGEMAP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "core/base.h"
+
+#define HZ_SLAB_META_SIZE 128u
+#define HZ_EXTENT_BINS 32u /* free extents of 1..32 SuperSlabs have exact-length lists */
+#define HZ_NO_EXTENT UINT32_MAX
+
+#define HZ_TAG(owner, cls) (((uint32_t)(owner) << 16) | ((uint32_t)(cls) + 1u))
+#define HZ_TAG_OWNER(tag) ((tag) >> 16)
+#define HZ_TAG_CLASS(tag) (((tag) & 0xFFFFu) - 1u)
+
+typedef enum {
+  HZ_SS_UNUSED = 0, /* never handed out (above the bump pointer) */
+  HZ_SS_FREE,       /* part of a free extent */
+  HZ_SS_SLABS,      /* cut into slabs */
+  HZ_SS_LARGE,      /* part of a large block */
+} hz_ss_kind_t;
+
+typedef struct hz_superslab_s {
+  _Atomic uint32_t kind;     /* hz_ss_kind_t */
+  uint32_t head;             /* FREE, LARGE: index of the extent's first SuperSlab */
+  uint32_t len;              /* at the head: extent length in SuperSlabs */
+  uint32_t slabs_pooled;     /* SLABS: slabs of this SuperSlab in the shared pool */
+  uint8_t dirty;             /* FREE head: pages may hold old data (not decommitted) */
+  uint8_t was_large;         /* FREE head: a large block started here (double-free report) */
+  size_t large_size;         /* LARGE head: requested size */
+  size_t large_align;        /* LARGE head: requested alignment */
+  struct hz_superslab_s *next, *prev; /* FREE head: free extent list */
+} hz_superslab_t;
+
+typedef struct {
+  /* Read on every free: set once at init, never written again. */
+  uintptr_t base;         /* before init: (0 - HZ_ARENA_SIZE), so no address is in range */
+  _Atomic uint32_t *ptag; /* HZ_ARENA_PAGES tags */
+  hz_superslab_t *ss;     /* HZ_ARENA_SUPERSLABS entries */
+  unsigned char *slab_meta;
+  /* Extent allocator state, under `lock`. */
+  pthread_mutex_t lock;
+  uint32_t bump;                            /* SuperSlabs ever handed out (committed) */
+  hz_superslab_t *free_bins[HZ_EXTENT_BINS + 1]; /* [n]: free extents of n; [0]: longer */
+  size_t dirty_bytes;                       /* free extents not yet decommitted */
+} hz_arena_t;
+
+extern hz_arena_t hz_arena;
+
+HZ_INLINE bool hz_in_arena(const void *p) {
+  return (uintptr_t)p - hz_arena.base < HZ_ARENA_SIZE;
+}
+/* Requires hz_in_arena(p). */
+HZ_INLINE uint32_t hz_ptag_get(const void *p) {
+  return HZ_LOAD(&hz_arena.ptag[((uintptr_t)p - hz_arena.base) >> HZ_PAGE_SHIFT]);
+}
+HZ_INLINE uint32_t hz_ss_index(const void *p) {
+  return (uint32_t)(((uintptr_t)p - hz_arena.base) >> HZ_SUPERSLAB_SHIFT);
+}
+HZ_INLINE void *hz_ss_addr(uint32_t index) {
+  return (void *)(hz_arena.base + ((uintptr_t)index << HZ_SUPERSLAB_SHIFT));
+}
+HZ_INLINE uint32_t hz_slab_index(const void *p) {
+  return (uint32_t)(((uintptr_t)p - hz_arena.base) >> HZ_SLAB_SHIFT);
+}
+HZ_INLINE void *hz_slab_meta_at(uint32_t slab_index) {
+  return hz_arena.slab_meta + (size_t)slab_index * HZ_SLAB_META_SIZE;
+}
+
+/* Reserves the arena and its tables. 0 on success, -1 when the OS refuses. */
+int hz_pagemap_init(void);
+bool hz_pagemap_ready(void);
+
+/* Tags `pages` pages from `first` (an arena address) with `tag`. */
+void hz_ptag_set_range(void *first, size_t pages, uint32_t tag);
+
+/* Takes an extent of n SuperSlabs aligned to `align` SuperSlabs (a power of two) and
+ * marks it `kind`; returns its first index or HZ_NO_EXTENT. *zeroed tells whether its
+ * memory is known to read as zero. Reuses free extents before growing into the arena. */
+uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed);
+/* Returns an extent. Its memory is decommitted unless the dirty cache has room. */
+void hz_extent_free(uint32_t head, bool was_large);
+
+/* Lock order: pool lock (slab.h) before the arena lock. */
+void hz_pagemap_lock(void);
+void hz_pagemap_unlock(void);
+void hz_pagemap_reset_lock_after_fork(void);
+
+#endif /* HZ_PAGEMAP_H */

@@ -1,0 +1,128 @@
+/* Layer 4 (slab): the shared pool of empty slabs and the lists of abandoned slabs.
+ *
+ * Both are global and guarded by one mutex: they are touched only when a thread has
+ * exhausted its own slabs, when a slab goes EMPTY, and at thread exit.
+ */
+#include <pthread.h>
+
+#include "core/slab.h"
+
+static struct {
+  pthread_mutex_t lock;
+  hz_slab_list_t empty;                         /* POOLED slabs, any SuperSlab */
+  hz_slab_list_t abandoned[HZ_NUM_CLASSES];     /* ABANDONED slabs by class */
+  uint32_t empty_superslabs;                    /* SuperSlabs whose every slab is pooled */
+  _Atomic uint32_t abandoned_total;             /* lets hz_pool_adopt skip the lock */
+} hz__pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void hz_pool_lock(void) { pthread_mutex_lock(&hz__pool.lock); }
+void hz_pool_unlock(void) { pthread_mutex_unlock(&hz__pool.lock); }
+void hz_pool_reset_lock_after_fork(void) { pthread_mutex_init(&hz__pool.lock, NULL); }
+const hz_slab_list_t *hz_pool_list(void) { return &hz__pool.empty; }
+const hz_slab_list_t *hz_pool_abandoned(unsigned cls) { return &hz__pool.abandoned[cls]; }
+
+static void hz__push(hz_slab_list_t *l, hz_slab_t *s) {
+  s->prev = NULL;
+  s->next = l->head;
+  if (l->head) l->head->prev = s;
+  l->head = s;
+  l->count++;
+}
+
+static void hz__remove(hz_slab_list_t *l, hz_slab_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else l->head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  l->count--;
+}
+
+static hz_superslab_t *hz__ss_of(hz_slab_t *s) {
+  return &hz_arena.ss[hz_ss_index(hz_slab_start(s))];
+}
+
+/* Cuts a new SuperSlab into pooled slabs (pool lock held). */
+static bool hz__grow(void) {
+  bool zeroed;
+  uint32_t idx = hz_extent_alloc(1, 1, HZ_SS_SLABS, &zeroed);
+  if (idx == HZ_NO_EXTENT) return false;
+  unsigned char *base = hz_ss_addr(idx);
+  for (size_t i = HZ_SLABS_PER_SUPERSLAB; i-- > 0;) {
+    hz_slab_t *s = hz_slab_of(base + (i << HZ_SLAB_SHIFT));
+    s->state = HZ_SLAB_POOLED;
+    s->used = s->free_count = 0;
+    hz__push(&hz__pool.empty, s);
+  }
+  hz_arena.ss[idx].slabs_pooled = HZ_SLABS_PER_SUPERSLAB;
+  hz__pool.empty_superslabs++;
+  return true;
+}
+
+hz_slab_t *hz_pool_take(void) {
+  hz_pool_lock();
+  hz_slab_t *s = hz__pool.empty.head;
+  if (!s && hz__grow()) s = hz__pool.empty.head;
+  if (s) {
+    hz__remove(&hz__pool.empty, s);
+    hz_superslab_t *ss = hz__ss_of(s);
+    if (ss->slabs_pooled-- == HZ_SLABS_PER_SUPERSLAB) hz__pool.empty_superslabs--;
+  }
+  hz_pool_unlock();
+  return s;
+}
+
+/* Returns a SuperSlab all of whose slabs are pooled to the arena (pool lock held). */
+static void hz__release_superslab(hz_superslab_t *ss) {
+  uint32_t idx = (uint32_t)(ss - hz_arena.ss);
+  unsigned char *base = hz_ss_addr(idx);
+  for (size_t i = 0; i < HZ_SLABS_PER_SUPERSLAB; i++) {
+    hz_slab_t *s = hz_slab_of(base + (i << HZ_SLAB_SHIFT));
+    hz__remove(&hz__pool.empty, s);
+    s->state = HZ_SLAB_UNCUT;
+  }
+  ss->slabs_pooled = 0;
+  hz_extent_free(idx, false);
+}
+
+void hz_pool_put(hz_slab_t *s) {
+  HZ_ASSERT(s->used == 0 && atomic_load(&s->remote) == NULL);
+  /* Untag first: from here a stale free of one of its blocks is "not allocated". */
+  atomic_store_explicit(&s->owner, 0, memory_order_release);
+  hz_ptag_set_range(hz_slab_start(s), HZ_PAGES_PER_SLAB, 0);
+  hz_poison(hz_slab_start(s), HZ_SLAB_SIZE);
+  hz_pool_lock();
+  s->state = HZ_SLAB_POOLED;
+  hz__push(&hz__pool.empty, s);
+  hz_superslab_t *ss = hz__ss_of(s);
+  if (++ss->slabs_pooled == HZ_SLABS_PER_SUPERSLAB) {
+    /* Keep one empty SuperSlab warm; give further ones back to the OS. */
+    if (hz__pool.empty_superslabs >= 1) hz__release_superslab(ss);
+    else hz__pool.empty_superslabs++;
+  }
+  HZ_COUNT(slab_releases);
+  hz_pool_unlock();
+}
+
+void hz_pool_abandon(hz_slab_t *s) {
+  hz_slab_set_owner(s, 0);
+  hz_pool_lock();
+  s->state = HZ_SLAB_ABANDONED;
+  hz__push(&hz__pool.abandoned[s->cls], s);
+  atomic_fetch_add_explicit(&hz__pool.abandoned_total, 1, memory_order_relaxed);
+  HZ_COUNT(abandons);
+  hz_pool_unlock();
+}
+
+hz_slab_t *hz_pool_adopt(unsigned cls, uint32_t owner) {
+  if (atomic_load_explicit(&hz__pool.abandoned_total, memory_order_relaxed) == 0) return NULL;
+  hz_pool_lock();
+  hz_slab_t *s = hz__pool.abandoned[cls].head;
+  if (s) {
+    hz__remove(&hz__pool.abandoned[cls], s);
+    atomic_fetch_sub_explicit(&hz__pool.abandoned_total, 1, memory_order_relaxed);
+    hz_slab_set_owner(s, owner);
+    HZ_COUNT(adoptions);
+  }
+  hz_pool_unlock();
+  return s;
+}
