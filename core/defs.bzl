@@ -75,3 +75,31 @@ def hz_test(name, srcs, deps = [], copts = [], linkopts = [], **kwargs):
         deps = ["//core/testing:hz_test"] + deps,
         **kwargs
     )
+
+def hz_preload_library(name, core, exports, visibility = None):
+    """An LD_PRELOAD shared library: core/preload.c over the core variant `core`.
+
+    Only the symbols in `exports` (the malloc family) are exported, through a generated
+    version script; the core's own symbols bind locally, so its calls between files are
+    direct, as in a static link. Bazel compiles `core` with -fPIC for a linkshared binary."""
+    lds = name + "_exports"
+    native.genrule(
+        name = lds,
+        outs = [name + ".lds"],
+        cmd = "echo '{ global: " + " ".join([s + ";" for s in exports]) + " local: *; };' > $@",
+    )
+    native.cc_binary(
+        name = name,
+        srcs = ["preload.c"],
+        additional_linker_inputs = [":" + lds],
+        copts = HZ_COPTS,
+        linkopts = [
+            "-Wl,--version-script=$(location :" + lds + ")",
+            "-ldl",
+            "-lpthread",
+        ],
+        linkshared = True,
+        local_defines = ["_GNU_SOURCE"],
+        visibility = visibility,
+        deps = [core],
+    )

@@ -100,9 +100,13 @@ static uint32_t hz__find_free(uint32_t n, bool *zeroed) {
   return HZ_NO_EXTENT;
 }
 
-/* Grows into never-used arena; the skipped alignment gap becomes a free extent. */
+/* Grows into never-used arena; the skipped alignment gap becomes a free extent.
+ * `align` is in SuperSlabs and applies to the address, not the index: the arena itself
+ * is only 2 MiB aligned. */
 static uint32_t hz__bump(uint32_t n, uint32_t align, bool *zeroed) {
-  uint32_t start = (hz_arena.bump + align - 1) & ~(align - 1);
+  uint64_t base_idx = hz_arena.base >> HZ_SUPERSLAB_SHIFT;
+  uint32_t start = (uint32_t)(((base_idx + hz_arena.bump + align - 1) & ~(uint64_t)(align - 1)) -
+                              base_idx);
   if ((uint64_t)start + n > HZ_ARENA_SUPERSLABS) return HZ_NO_EXTENT;
   if (hz_os_pages()->commit(hz_ss_addr(hz_arena.bump),
                             (size_t)(start + n - hz_arena.bump) << HZ_SUPERSLAB_SHIFT) != 0)

@@ -1,0 +1,103 @@
+/* The TLS SLL as a component (on plain memory), then as the allocator's thread cache:
+ * push/pop/splice/take, bounds, and drain to the slab freelists. */
+#include <string.h>
+
+#include "core/api.h"
+#include "core/testing/hz_test.h"
+
+static void *blocks[64][2]; /* 16-byte "blocks" */
+
+HZ_TEST(push_pop_is_lifo_and_counts) {
+  hz_sll_t l = {NULL, 0, 64};
+  for (int i = 0; i < 10; i++) hz_sll_push(&l, blocks[i]);
+  HZ_EXPECT_EQ(l.count, 10);
+  HZ_EXPECT(hz_sll_validate(&l) == NULL);
+  for (int i = 9; i >= 0; i--) HZ_EXPECT(hz_sll_pop(&l) == (void *)blocks[i]);
+  HZ_EXPECT(hz_sll_pop(&l) == NULL);
+  HZ_EXPECT_EQ(l.count, 0);
+}
+
+HZ_TEST(take_detaches_a_prefix_and_splice_puts_it_back) {
+  hz_sll_t l = {NULL, 0, 64};
+  for (int i = 0; i < 8; i++) hz_sll_push(&l, blocks[i]); /* head: 7 6 5 ... 0 */
+  void *h, *t;
+  HZ_EXPECT_EQ(hz_sll_take(&l, 3, &h, &t), 3);
+  HZ_EXPECT(h == (void *)blocks[7] && t == (void *)blocks[5] && hz_link_get(t) == NULL);
+  HZ_EXPECT_EQ(l.count, 5);
+  HZ_EXPECT(l.head == (void *)blocks[4]);
+  HZ_EXPECT(hz_sll_contains(&l, blocks[0]) && !hz_sll_contains(&l, blocks[6]));
+  hz_sll_splice(&l, h, t, 3);
+  HZ_EXPECT_EQ(l.count, 8);
+  HZ_EXPECT(hz_sll_validate(&l) == NULL);
+  HZ_EXPECT(l.head == (void *)blocks[7]);
+  /* Taking more than the list holds stops at the end of the links. */
+  HZ_EXPECT_EQ(hz_sll_take(&l, 100, &h, &t), 8);
+  HZ_EXPECT(l.head == NULL && l.count == 0);
+  HZ_EXPECT_EQ(hz_sll_take(&l, 1, &h, &t), 0);
+  HZ_EXPECT(h == NULL && t == NULL);
+}
+
+HZ_TEST(validate_catches_a_cycle_and_a_wrong_count) {
+  hz_sll_t l = {NULL, 0, 64};
+  for (int i = 0; i < 4; i++) hz_sll_push(&l, blocks[i]);
+  l.count = 5;
+  HZ_EXPECT(hz_sll_validate(&l) != NULL);
+  l.count = 4;
+  hz_link_set(blocks[0], blocks[3]); /* tail -> head: a cycle */
+  HZ_EXPECT(hz_sll_validate(&l) != NULL);
+  hz_link_set(blocks[0], NULL);
+  HZ_EXPECT(hz_sll_validate(&l) == NULL);
+}
+
+HZ_TEST(frees_fill_the_cache_up_to_its_bound_then_drain_half) {
+  unsigned cls = hz_size_to_class(64);
+  uint32_t max = hz_class_sll_max[cls];
+  enum { N = 600 };
+  static void *p[N];
+  for (int i = 0; i < N; i++) HZ_REQUIRE((p[i] = hz_malloc(64)) != NULL);
+  hz_thread_flush(); /* refill leftovers go back: the cache starts empty */
+  HZ_EXPECT_EQ(hz_tc.sll[cls].count, 0);
+  for (uint32_t i = 0; i < max; i++) hz_free(p[i]);
+  HZ_EXPECT_EQ(hz_tc.sll[cls].count, max);
+  hz_free(p[max]); /* at the bound: drains max/2 first */
+  HZ_EXPECT_EQ(hz_tc.sll[cls].count, max - max / 2 + 1);
+  HZ_EXPECT(hz_tcache_validate(&hz_tc) == NULL);
+  for (int i = (int)max + 1; i < N; i++) hz_free(p[i]);
+  HZ_EXPECT(hz_tc.sll[cls].count <= max);
+  hz_violation_t v;
+  hz_census_t c;
+  HZ_EXPECT(hz_heap_check(&v, &c) == 0);
+  HZ_EXPECT_EQ(c.user_blocks, 0);
+}
+
+HZ_TEST(drain_moves_cached_blocks_to_freelists_and_refill_takes_them_back) {
+  unsigned cls = hz_size_to_class(48);
+  enum { N = 100 };
+  void *p[N];
+  for (int i = 0; i < N; i++) p[i] = hz_malloc(48);
+  hz_thread_flush();
+  for (int i = 0; i < N; i++) hz_free(p[i]);
+  hz_census_t before, after;
+  HZ_REQUIRE(hz_heap_check(NULL, &before) == 0);
+  HZ_EXPECT_EQ(before.cached_blocks, N);
+  hz_tcache_drain(&hz_tc, cls, 40);
+  HZ_REQUIRE(hz_heap_check(NULL, &after) == 0);
+  HZ_EXPECT_EQ(after.cached_blocks, N - 40);
+  HZ_EXPECT_EQ(after.freelist_blocks, before.freelist_blocks + 40);
+  HZ_EXPECT(hz_tcache_refill(&hz_tc, cls));
+  HZ_EXPECT(hz_tc.sll[cls].count > N - 40);
+  HZ_EXPECT(hz_tcache_validate(&hz_tc) == NULL);
+}
+
+HZ_TEST(flush_empties_every_cache_and_pools_empty_slabs) {
+  void *p[256];
+  for (int i = 0; i < 256; i++) p[i] = hz_malloc((size_t)(16 + i * 8));
+  for (int i = 0; i < 256; i++) hz_free(p[i]);
+  hz_thread_flush();
+  hz_census_t c;
+  HZ_REQUIRE(hz_heap_check(NULL, &c) == 0);
+  HZ_EXPECT_EQ(c.cached_blocks, 0);
+  HZ_EXPECT_EQ(c.user_blocks, 0);
+  HZ_EXPECT_EQ(c.slabs_owned, 0);
+  HZ_EXPECT(c.slabs_pooled > 0);
+}
