@@ -1,5 +1,5 @@
-/* Layer 0 (base): compiler macros, the three assertion tiers, sanitizer shims and the
- * fault-reporting entry point every other layer uses. Depends only on config.h.
+/* Layer 1 (base): compiler macros, the three assertion tiers, sanitizer shims and the
+ * fault-reporting entry point every layer above uses.
  *
  *   HZ_CHECK(cond, kind, op, ptr)   always on (with HZ_SECURE): a caller error such as a
  *                                   double or foreign free; reported, never silently ignored.

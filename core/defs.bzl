@@ -95,6 +95,8 @@ def hz_preload_library(name, core, exports, visibility = None):
         copts = HZ_COPTS,
         linkopts = [
             "-Wl,--version-script=$(location :" + lds + ")",
+            # The toolchain adds -lstdc++; a C library must not load it into every program.
+            "-Wl,--as-needed",
             "-ldl",
             "-lpthread",
         ],

@@ -1,4 +1,4 @@
-/* Layer 0 (base): misuse reporting, internal panics, the free marker and counters.
+/* Layer 1 (base): misuse reporting, internal panics, the free marker and counters.
  *
  * Nothing here allocates: messages are formatted into a stack buffer and written with
  * write(2), because the heap may be the thing that is broken.

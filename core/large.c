@@ -32,8 +32,11 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
 void hz_large_free(void *p) {
   uint32_t idx = hz_ss_index(p);
   HZ_ASSERT(HZ_LOAD(&hz_arena.ss[idx].kind) == HZ_SS_LARGE && hz_arena.ss[idx].head == idx);
-  hz_poison(p, (size_t)hz_arena.ss[idx].len << HZ_SUPERSLAB_SHIFT);
-  hz_extent_free(idx, true);
+  hz_superslab_t *h = &hz_arena.ss[idx];
+  hz_poison(p, (size_t)h->len << HZ_SUPERSLAB_SHIFT);
+  /* The program may have written up to the requested size (usable_size reports more,
+   * but realloc in place records the new size, and rarely does a program go further). */
+  hz_extent_free(idx, true, h->large_size);
   HZ_COUNT(large_frees);
 }
 

@@ -1,4 +1,4 @@
-/* Layer 1 (os): mmap, mprotect, madvise, getrandom and write, and nothing else does. */
+/* Layer 0 (os): mmap, mprotect, madvise, getrandom and write, and nothing else does. */
 #include "core/os.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* Layer 1 (os): every system call the allocator makes, behind one interface.
+/* Layer 0 (os): every system call the allocator makes, behind one interface.
  *
  * The page source is a table of functions so that a test or fuzzer can substitute its
  * own (for example one that fails commits, to drive the out-of-memory paths). It must be

@@ -72,23 +72,24 @@ static void hz__mark_extent(uint32_t head, uint32_t len, hz_ss_kind_t kind) {
   hz_arena.ss[head].len = len;
 }
 
-static void hz__make_free(uint32_t head, uint32_t len, bool dirty, bool was_large) {
+static void hz__make_free(uint32_t head, uint32_t len, size_t dirty, bool was_large) {
   hz__mark_extent(head, len, HZ_SS_FREE);
   hz_superslab_t *h = &hz_arena.ss[head];
   h->dirty = dirty;
   h->was_large = was_large;
-  if (dirty) hz_arena.dirty_bytes += (size_t)len << HZ_SUPERSLAB_SHIFT;
+  hz_arena.dirty_bytes += dirty;
   hz__free_list_push(h);
 }
 
-/* Takes free extent h (len >= n), splitting off the unused tail. */
+/* Takes free extent h (len >= n), splitting off the unused tail, which keeps whatever
+ * part of the dirty prefix reaches into it. */
 static uint32_t hz__take_free(hz_superslab_t *h, uint32_t n, bool *zeroed) {
   uint32_t head = (uint32_t)(h - hz_arena.ss), len = h->len;
-  bool dirty = h->dirty;
+  size_t dirty = h->dirty, taken = (size_t)n << HZ_SUPERSLAB_SHIFT;
   hz__free_list_remove(h);
-  if (dirty) hz_arena.dirty_bytes -= (size_t)len << HZ_SUPERSLAB_SHIFT;
-  if (len > n) hz__make_free(head + n, len - n, dirty, false);
-  *zeroed = !dirty;
+  hz_arena.dirty_bytes -= dirty;
+  if (len > n) hz__make_free(head + n, len - n, dirty > taken ? dirty - taken : 0, false);
+  *zeroed = dirty == 0;
   return head;
 }
 
@@ -111,7 +112,7 @@ static uint32_t hz__bump(uint32_t n, uint32_t align, bool *zeroed) {
   if (hz_os_pages()->commit(hz_ss_addr(hz_arena.bump),
                             (size_t)(start + n - hz_arena.bump) << HZ_SUPERSLAB_SHIFT) != 0)
     return HZ_NO_EXTENT;
-  if (start > hz_arena.bump) hz__make_free(hz_arena.bump, start - hz_arena.bump, false, false);
+  if (start > hz_arena.bump) hz__make_free(hz_arena.bump, start - hz_arena.bump, 0, false);
   hz_arena.bump = start + n;
   *zeroed = true;
   return start;
@@ -130,15 +131,20 @@ uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *ze
   return head;
 }
 
-void hz_extent_free(uint32_t head, bool was_large) {
+void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
   hz_pagemap_lock();
   uint32_t len = hz_arena.ss[head].len;
   size_t bytes = (size_t)len << HZ_SUPERSLAB_SHIFT;
-  /* Keep recently freed memory committed while the cache has room: a program that
-   * frees and reallocates large blocks then pays no system call. */
-  bool keep = hz_arena.dirty_bytes + bytes <= HZ_LARGE_CACHE_BYTES;
-  if (!keep) hz_os_pages()->decommit(hz_ss_addr(head), bytes);
-  hz__make_free(head, len, keep, was_large);
+  touched = (touched + HZ_PAGE_SIZE - 1) & ~(HZ_PAGE_SIZE - 1);
+  if (touched > bytes) touched = bytes;
+  /* Keep recently freed memory committed while the cache has room: a program that frees
+   * and reallocates large blocks then pays no system call and no page fault. The cache
+   * counts touched bytes, not extent bytes: a 100 KiB block costs 100 KiB of it. */
+  if (hz_arena.dirty_bytes + touched > HZ_LARGE_CACHE_BYTES) {
+    hz_os_pages()->decommit(hz_ss_addr(head), touched);
+    touched = 0;
+  }
+  hz__make_free(head, len, touched, was_large);
   HZ_COUNT(superslabs_released);
   hz_pagemap_unlock();
 }

@@ -39,8 +39,8 @@ typedef struct hz_superslab_s {
   uint32_t head;             /* FREE, LARGE: index of the extent's first SuperSlab */
   uint32_t len;              /* at the head: extent length in SuperSlabs */
   uint32_t slabs_pooled;     /* SLABS: slabs of this SuperSlab in the shared pool */
-  uint8_t dirty;             /* FREE head: pages may hold old data (not decommitted) */
   uint8_t was_large;         /* FREE head: a large block started here (double-free report) */
+  size_t dirty;              /* FREE head: bytes from its start that may hold old data */
   size_t large_size;         /* LARGE head: requested size */
   size_t large_align;        /* LARGE head: requested alignment */
   struct hz_superslab_s *next, *prev; /* FREE head: free extent list */
@@ -56,7 +56,7 @@ typedef struct {
   pthread_mutex_t lock;
   uint32_t bump;                            /* SuperSlabs ever handed out (committed) */
   hz_superslab_t *free_bins[HZ_EXTENT_BINS + 1]; /* [n]: free extents of n; [0]: longer */
-  size_t dirty_bytes;                       /* free extents not yet decommitted */
+  size_t dirty_bytes;                       /* sum of `dirty` over free extents */
 } hz_arena_t;
 
 extern hz_arena_t hz_arena;
@@ -92,8 +92,10 @@ void hz_ptag_set_range(void *first, size_t pages, uint32_t tag);
  * marks it `kind`; returns its first index or HZ_NO_EXTENT. *zeroed tells whether its
  * memory is known to read as zero. Reuses free extents before growing into the arena. */
 uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed);
-/* Returns an extent. Its memory is decommitted unless the dirty cache has room. */
-void hz_extent_free(uint32_t head, bool was_large);
+/* Returns an extent of which at most `touched` bytes from its start were written. It is
+ * kept committed while the dirty cache (HZ_LARGE_CACHE_BYTES, counted in touched bytes)
+ * has room, and decommitted otherwise. */
+void hz_extent_free(uint32_t head, bool was_large, size_t touched);
 
 /* Lock order: pool lock (slab.h) before the arena lock. */
 void hz_pagemap_lock(void);

@@ -81,7 +81,7 @@ static void hz__release_superslab(hz_superslab_t *ss) {
     s->state = HZ_SLAB_UNCUT;
   }
   ss->slabs_pooled = 0;
-  hz_extent_free(idx, false);
+  hz_extent_free(idx, false, HZ_SUPERSLAB_SIZE);
 }
 
 void hz_pool_put(hz_slab_t *s) {
