@@ -73,6 +73,25 @@ HZ_TEST(calloc_overflow_is_enomem_and_memory_is_zeroed) {
   hz_free(e);
 }
 
+HZ_TEST(calloc_from_a_reused_large_extent_is_zero_past_the_old_usable_size) {
+  /* The old block is written to its full usable size; the new, bigger calloc reuses its
+   * extent and must still read zero everywhere. */
+  for (int round = 0; round < 4; round++) {
+    unsigned char *p = hz_malloc(100000 + (size_t)round * 4096);
+    HZ_REQUIRE(p);
+    size_t u = hz_usable_size(p);
+    HZ_EXPECT(u >= 100000 && u < 100000 + (size_t)round * 4096 + 4096);
+    memset(p, 0xFF, u);
+    hz_free(p);
+    unsigned char *z = hz_calloc(1, 1 << 20);
+    HZ_REQUIRE(z);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < (1 << 20); i++) nonzero += z[i] != 0;
+    HZ_EXPECT_EQ(nonzero, 0);
+    hz_free(z);
+  }
+}
+
 HZ_TEST(realloc_null_is_malloc_and_size_zero_frees) {
   void *p = hz_realloc(NULL, 40);
   HZ_REQUIRE(p);

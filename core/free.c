@@ -166,14 +166,10 @@ HZ_EXPORT void *hz_realloc(void *p, size_t size) {
     hz_free(p);
     return NULL;
   }
-  /* In place when the block stays in its class, or a large block stays large and
-   * would not waste more than half of itself. */
+  /* In place when the block stays in its class, or a large block fits its extent. */
   if (w.kind == HZ_PTR_SMALL && size <= HZ_MEDIUM_MAX && hz_size_to_class(size) == w.cls)
     return p;
-  if (w.kind == HZ_PTR_LARGE && size > HZ_MEDIUM_MAX && size <= w.size && size > w.size / 2) {
-    hz_arena.ss[hz_ss_index(p)].large_size = size;
-    return p;
-  }
+  if (w.kind == HZ_PTR_LARGE && hz_large_resize(p, size)) return p;
   void *q = hz_malloc(size);
   if (!q) return NULL; /* errno is ENOMEM; p is untouched */
   memcpy(q, p, size < w.size ? size : w.size);

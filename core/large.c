@@ -22,7 +22,7 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
   h->large_size = size;
   h->large_align = align;
   void *p = hz_ss_addr(idx);
-  hz_unpoison(p, (size_t)n << HZ_SUPERSLAB_SHIFT);
+  hz_unpoison(p, hz_large_usable(p));
   /* A reused extent may hold old data; a fresh or decommitted one reads as zero. */
   if (zero && !zeroed) memset(p, 0, size);
   HZ_COUNT(large_allocs);
@@ -40,8 +40,27 @@ void hz_large_free(void *p) {
   HZ_COUNT(large_frees);
 }
 
+/* The page-rounded request: all the program may write. The extent may be larger, but
+ * the dirty cache (pagemap.c) assumes nothing past this was touched, so calloc can trust
+ * a reused extent's zeroes. */
 size_t hz_large_usable(const void *p) {
-  return (size_t)hz_arena.ss[hz_ss_index(p)].len << HZ_SUPERSLAB_SHIFT;
+  const hz_superslab_t *h = &hz_arena.ss[hz_ss_index(p)];
+  size_t usable = (h->large_size + HZ_PAGE_SIZE - 1) & ~(HZ_PAGE_SIZE - 1);
+  size_t extent = (size_t)h->len << HZ_SUPERSLAB_SHIFT;
+  return usable < extent ? usable : extent;
+}
+
+bool hz_large_resize(void *p, size_t size) {
+  hz_superslab_t *h = &hz_arena.ss[hz_ss_index(p)];
+  size_t extent = (size_t)h->len << HZ_SUPERSLAB_SHIFT;
+  /* Stay while the extent holds the new size, unless a multi-SuperSlab block would
+   * leave more than half of itself unused. */
+  if (size <= HZ_MEDIUM_MAX || size > extent || (h->len > 1 && size <= extent / 2)) return false;
+  size_t old = hz_large_usable(p);
+  h->large_size = size;
+  hz_unpoison(p, hz_large_usable(p));
+  if (hz_large_usable(p) < old) hz_poison((char *)p + hz_large_usable(p), old - hz_large_usable(p));
+  return true;
 }
 
 void *hz_large_block_of(const void *p) {

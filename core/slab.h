@@ -111,8 +111,11 @@ void hz_pool_reset_lock_after_fork(void);
 /* A block of at least `size` bytes aligned to `align`, from whole SuperSlabs. */
 void *hz_large_alloc(size_t size, size_t align, bool zero);
 void hz_large_free(void *p);
-/* Usable bytes of the large block starting at p (which must be one). */
+/* Usable bytes of the large block starting at p (which must be one): its size rounded
+ * up to a page. */
 size_t hz_large_usable(const void *p);
+/* Resizes the large block at p in place when its extent allows; false otherwise. */
+bool hz_large_resize(void *p, size_t size);
 /* For a pointer in the arena with tag 0: the large block containing it, or NULL. */
 void *hz_large_block_of(const void *p);
 
