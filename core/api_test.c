@@ -75,7 +75,16 @@ HZ_TEST(calloc_overflow_is_enomem_and_memory_is_zeroed) {
 
 HZ_TEST(calloc_from_a_reused_large_extent_is_zero_past_the_old_usable_size) {
   /* The old block is written to its full usable size; the new, bigger calloc reuses its
-   * extent and must still read zero everywhere. */
+   * extent and must still read zero everywhere. Fill the dirty cache first, so that the
+   * freed extent is decommitted and then trusted to read as zero. */
+  enum { FILL = 40 };
+  void *fill_cache[FILL];
+  for (int i = 0; i < FILL; i++) {
+    fill_cache[i] = hz_malloc(2 << 20);
+    HZ_REQUIRE(fill_cache[i]);
+    memset(fill_cache[i], 1, 2 << 20);
+  }
+  for (int i = 0; i < FILL; i++) hz_free(fill_cache[i]);
   for (int round = 0; round < 4; round++) {
     unsigned char *p = hz_malloc(100000 + (size_t)round * 4096);
     HZ_REQUIRE(p);
