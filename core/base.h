@@ -84,6 +84,16 @@ static inline void hz_unpoison(void *p, size_t n) {
 #endif
 }
 
+/* Memory the allocator knows is zero (a fresh or decommitted page): initialised for MSan. */
+static inline void hz_mark_initialized(void *p, size_t n) {
+#if HZ_MSAN
+  __msan_unpoison(p, n);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 /* Fault reporting (fault.c). Calls the installed error hook, or prints one line naming
  * the pointer and the fault and aborts. Returns only when a hook is installed. */
 HZ_COLD void hz_fault(hz_fault_kind_t kind, hz_op_t op, const void *ptr, const char *detail);

@@ -25,6 +25,7 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
   hz_unpoison(p, hz_large_usable(p));
   /* A reused extent may hold old data; a fresh or decommitted one reads as zero. */
   if (zero && !zeroed) memset(p, 0, size);
+  else if (zero) hz_mark_initialized(p, size);
   HZ_COUNT(large_allocs);
   return p;
 }
@@ -58,8 +59,11 @@ bool hz_large_resize(void *p, size_t size) {
   if (size <= HZ_MEDIUM_MAX || size > extent || (h->len > 1 && size <= extent / 2)) return false;
   size_t old = hz_large_usable(p);
   h->large_size = size;
-  hz_unpoison(p, hz_large_usable(p));
-  if (hz_large_usable(p) < old) hz_poison((char *)p + hz_large_usable(p), old - hz_large_usable(p));
+  size_t now = hz_large_usable(p);
+  /* Only the bytes that change state: the kept prefix keeps its contents (and, under
+   * MSan, its initialisation). */
+  if (now > old) hz_unpoison((char *)p + old, now - old);
+  else if (now < old) hz_poison((char *)p + now, old - now);
   return true;
 }
 
