@@ -40,7 +40,7 @@ HZ_INLINE bool hz_free_ok(const void *p, unsigned cls) {
   uint32_t off = (uint32_t)((uintptr_t)p & (HZ_SLAB_SIZE - 1));
   uint32_t idx = hz_class_index(cls, off);
   return idx * hz_class_size[cls] == off && idx < HZ_LOAD(&hz_slab_of(p)->carved) &&
-         hz_mark_get(p) != hz_free_mark;
+         !hz_mark_is_free(p);
 }
 
 HZ_NOINLINE void *hz_malloc_slow(size_t size);

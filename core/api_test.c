@@ -85,6 +85,18 @@ HZ_TEST(calloc_from_a_reused_large_extent_is_zero_past_the_old_usable_size) {
     memset(fill_cache[i], 1, 2 << 20);
   }
   for (int i = 0; i < FILL; i++) hz_free(fill_cache[i]);
+  /* A block written in full, then shrunk in place, then freed. */
+  unsigned char *shrunk = hz_malloc(1 << 20);
+  HZ_REQUIRE(shrunk);
+  memset(shrunk, 0xEE, 1 << 20);
+  HZ_REQUIRE(hz_realloc(shrunk, 100000) == shrunk);
+  hz_free(shrunk);
+  unsigned char *after = hz_calloc(1, 1 << 20);
+  HZ_REQUIRE(after);
+  size_t dirty_bytes = 0;
+  for (size_t i = 0; i < (1 << 20); i++) dirty_bytes += after[i] != 0;
+  HZ_EXPECT_EQ(dirty_bytes, 0);
+  hz_free(after);
   for (int round = 0; round < 4; round++) {
     unsigned char *p = hz_malloc(100000 + (size_t)round * 4096);
     HZ_REQUIRE(p);

@@ -1,8 +1,10 @@
 /* Layer 1 (base): compiler macros, the three assertion tiers, sanitizer shims and the
  * fault-reporting entry point every layer above uses.
  *
- *   HZ_CHECK(cond, kind, op, ptr)   always on (with HZ_SECURE): a caller error such as a
- *                                   double or foreign free; reported, never silently ignored.
+ *   HZ_CHECK(cond, kind, op, ptr, detail)
+ *                                   always on: a caller error such as a foreign free or a
+ *                                   damaged list; reported (hz_fault), never ignored. The
+ *                                   expression is true when cond held.
  *   HZ_ASSERT(cond)                 HZ_DEBUG >= 1: an internal invariant, cheap to test.
  *   HZ_ASSERT_EXPENSIVE(cond)       HZ_DEBUG >= 2: an invariant whose test walks a structure.
  */
@@ -10,6 +12,7 @@
 #define HZ_BASE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,12 +103,8 @@ HZ_COLD void hz_fault(hz_fault_kind_t kind, hz_op_t op, const void *ptr, const c
 /* Internal corruption found by an assertion: always aborts with file and line. */
 __attribute__((noreturn, cold)) void hz_panic(const char *file, int line, const char *what);
 
-#if HZ_SECURE
-#define HZ_CHECK(cond, kind, op, ptr, detail)                                  \
+#define HZ_CHECK(cond, kind, op, ptr, detail) \
   (HZ_LIKELY(cond) ? 1 : (hz_fault((kind), (op), (ptr), (detail)), 0))
-#else
-#define HZ_CHECK(cond, kind, op, ptr, detail) ((void)sizeof(cond), 1)
-#endif
 
 #if HZ_DEBUG >= 1
 #define HZ_ASSERT(cond) \
@@ -123,9 +122,15 @@ __attribute__((noreturn, cold)) void hz_panic(const char *file, int line, const 
 #define HZ_LOAD(p) atomic_load_explicit((p), memory_order_relaxed)
 #define HZ_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
 
-/* The free marker: word 1 of every free block holds this per-process random value, so
- * a free that finds it there is a suspected double free (fault.c, free.c). */
+/* The free marker: word 1 of every free block holds a per-process random value, so a
+ * free that finds it there is a suspected double free (free.c). A block waiting in a
+ * remote queue holds hz_free_mark | HZ_MARK_QUEUED instead, which lets the owner's
+ * collection notice a block queued twice (slab.c). hz_free_mark has bit 1 clear. */
+#define HZ_MARK_QUEUED ((uintptr_t)2)
 extern uintptr_t hz_free_mark;
+static inline bool hz_mark_is_free(const void *block) {
+  return (hz_mark_get(block) & ~HZ_MARK_QUEUED) == hz_free_mark;
+}
 
 /* Slow-path event counters (hz_stats_t): relaxed global adds, never on a fast path. */
 #define HZ_COUNT(field) atomic_fetch_add_explicit(&hz_counters.field, 1, memory_order_relaxed)

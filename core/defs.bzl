@@ -55,8 +55,8 @@ def hz_core_library(name, defines = [], copts = [], linkopts = [], visibility = 
     so tests that include internal headers see the same configuration."""
     native.cc_library(
         name = name,
-        srcs = HZ_CORE_SRCS,
-        hdrs = HZ_CORE_HDRS,
+        srcs = ["//core:" + s for s in HZ_CORE_SRCS],
+        hdrs = ["//core:" + h for h in HZ_CORE_HDRS],
         copts = HZ_COPTS + copts,
         local_defines = ["_GNU_SOURCE"],
         defines = defines,

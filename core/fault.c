@@ -9,7 +9,7 @@
 #include "core/base.h"
 #include "core/os.h"
 
-uintptr_t hz_free_mark = 0x5A5A5A5A5A5A5A5Bull; /* replaced by a random value at init */
+uintptr_t hz_free_mark = 0x5A5A5A5A5A5A5A59ull; /* replaced by a random value at init */
 hz_counters_t hz_counters;
 
 static hz_error_hook_t _Atomic hz__hook;

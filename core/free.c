@@ -18,8 +18,10 @@ void hz_set_foreign_allocator(const hz_foreign_ops_t *ops) { atomic_store(&hz_fo
  * freelist and the remote queue. Safe when the caller owns s, or when every other
  * thread is parked (all_threads). */
 static bool hz__confirm_free(hz_slab_t *s, const void *b, uint32_t owner, bool all_threads) {
-  hz_tcache_t *tc = owner == hz_tc.tid ? &hz_tc : all_threads ? hz_thread_lookup(owner) : NULL;
-  if (!tc && owner != 0 && !all_threads) return true; /* another thread's: trust the marker */
+  /* Another thread's slab, or an abandoned one an adopter may be taking: its lists can
+   * change under us, so trust the 64-bit random marker. */
+  if (owner != hz_tc.tid && !all_threads) return true;
+  hz_tcache_t *tc = owner == hz_tc.tid ? &hz_tc : hz_thread_lookup(owner);
   if (tc && hz_sll_contains(&tc->sll[s->cls], b)) return true;
   if (hz_slab_freelist_contains(s, b)) return true;
   uint32_t n = 0;
@@ -60,7 +62,7 @@ hz_where_t hz_locate(const void *p, bool all_threads) {
     w.block = NULL;
   } else if (w.block != p) {
     w.kind = ((uintptr_t)p & 15) ? HZ_PTR_MISALIGNED : HZ_PTR_INTERIOR;
-  } else if (HZ_SECURE && hz_mark_get(p) == hz_free_mark &&
+  } else if (HZ_SECURE && hz_mark_is_free(p) &&
              hz__confirm_free(s, p, w.owner, all_threads)) {
     w.kind = HZ_PTR_FREE;
   } else {
@@ -82,8 +84,8 @@ void hz_report(const hz_where_t *w, const void *p, hz_op_t op) {
       break;
     case HZ_PTR_UNALLOCATED: {
       const hz_superslab_t *ss = &hz_arena.ss[hz_ss_index(p)];
-      bool was_large = HZ_LOAD(&ss->kind) == HZ_SS_FREE && ss->head == hz_ss_index(p) &&
-                       ss->was_large && p == hz_ss_addr(ss->head);
+      bool was_large = HZ_LOAD(&ss->kind) == HZ_SS_FREE && ss->was_large &&
+                       p == hz_ss_addr(hz_ss_index(p));
       if (was_large) hz_fault(HZ_FAULT_DOUBLE_FREE, op, p, "the large block is already free");
       else hz_fault(HZ_FAULT_NOT_ALLOCATED, op, p, "hz memory, but no live block starts here");
       break;
@@ -98,8 +100,7 @@ void hz_report(const hz_where_t *w, const void *p, hz_op_t op) {
 
 static void hz__free_foreign(void *p) {
   const hz_foreign_ops_t *f = atomic_load(&hz_foreign);
-  if (f) f->free(p);
-  else hz_fault(HZ_FAULT_FOREIGN, HZ_OP_FREE, p, "not allocated by hz");
+  if (HZ_CHECK(f != NULL, HZ_FAULT_FOREIGN, HZ_OP_FREE, p, "not allocated by hz")) f->free(p);
 }
 
 void hz_free_slow(void *p) {
@@ -137,8 +138,8 @@ HZ_EXPORT size_t hz_usable_size(const void *p) {
   if (!p) return 0;
   if (!hz_in_arena(p)) {
     const hz_foreign_ops_t *f = atomic_load(&hz_foreign);
-    if (f) return f->usable_size((void *)p);
-    hz_fault(HZ_FAULT_FOREIGN, HZ_OP_USABLE_SIZE, p, "not allocated by hz");
+    if (HZ_CHECK(f != NULL, HZ_FAULT_FOREIGN, HZ_OP_USABLE_SIZE, p, "not allocated by hz"))
+      return f->usable_size((void *)p);
     return 0;
   }
   hz_where_t w = hz_locate(p, false);
@@ -151,8 +152,8 @@ HZ_EXPORT void *hz_realloc(void *p, size_t size) {
   if (!p) return hz_malloc(size);
   if (!hz_in_arena(p)) {
     const hz_foreign_ops_t *f = atomic_load(&hz_foreign);
-    if (f) return f->realloc(p, size);
-    hz_fault(HZ_FAULT_FOREIGN, HZ_OP_REALLOC, p, "not allocated by hz");
+    if (HZ_CHECK(f != NULL, HZ_FAULT_FOREIGN, HZ_OP_REALLOC, p, "not allocated by hz"))
+      return f->realloc(p, size);
     errno = EINVAL;
     return NULL;
   }

@@ -20,8 +20,8 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
   if (idx == HZ_NO_EXTENT) return NULL;
   hz_superslab_t *h = &hz_arena.ss[idx];
   h->large_size = size;
-  h->large_align = align;
   void *p = hz_ss_addr(idx);
+  h->large_touched = hz_large_usable(p);
   hz_unpoison(p, hz_large_usable(p));
   /* A reused extent may hold old data; a fresh or decommitted one reads as zero. */
   if (zero && !zeroed) memset(p, 0, size);
@@ -35,9 +35,8 @@ void hz_large_free(void *p) {
   HZ_ASSERT(HZ_LOAD(&hz_arena.ss[idx].kind) == HZ_SS_LARGE && hz_arena.ss[idx].head == idx);
   hz_superslab_t *h = &hz_arena.ss[idx];
   hz_poison(p, (size_t)h->len << HZ_SUPERSLAB_SHIFT);
-  /* The program may have written up to the requested size (usable_size reports more,
-   * but realloc in place records the new size, and rarely does a program go further). */
-  hz_extent_free(idx, true, h->large_size);
+  /* Not the current size: a block shrunk in place may have been written further. */
+  hz_extent_free(idx, true, h->large_touched);
   HZ_COUNT(large_frees);
 }
 
@@ -60,6 +59,7 @@ bool hz_large_resize(void *p, size_t size) {
   size_t old = hz_large_usable(p);
   h->large_size = size;
   size_t now = hz_large_usable(p);
+  if (now > h->large_touched) h->large_touched = now;
   /* Only the bytes that change state: the kept prefix keeps its contents (and, under
    * MSan, its initialisation). */
   if (now > old) hz_unpoison((char *)p + old, now - old);

@@ -63,56 +63,94 @@ static void hz__free_list_remove(hz_superslab_t *h) {
   h->next = h->prev = NULL;
 }
 
-/* Marks [head, head + len) as one extent of `kind`. */
+/* Marks [head, head + len) as one extent of `kind`. A SuperSlab handed out again forgets
+ * that a large block once started there. */
 static void hz__mark_extent(uint32_t head, uint32_t len, hz_ss_kind_t kind) {
   for (uint32_t i = head; i < head + len; i++) {
     hz_arena.ss[i].head = head;
+    if (kind != HZ_SS_FREE) hz_arena.ss[i].was_large = 0;
     atomic_store_explicit(&hz_arena.ss[i].kind, kind, memory_order_release);
   }
   hz_arena.ss[head].len = len;
 }
 
-static void hz__make_free(uint32_t head, uint32_t len, size_t dirty, bool was_large) {
+/* Frees [head, head + len), whose first `dirty` bytes may hold data, merging it with free
+ * neighbours so that fragments can serve larger extents again. A merged extent's dirty
+ * prefix runs to the end of its last dirty part (an over-estimate is only slower). */
+static void hz__make_free(uint32_t head, uint32_t len, size_t dirty) {
+  uint32_t next = head + len;
+  if (next < hz_arena.bump && HZ_LOAD(&hz_arena.ss[next].kind) == HZ_SS_FREE) {
+    hz_superslab_t *n = &hz_arena.ss[next];
+    hz__free_list_remove(n);
+    hz_arena.dirty_bytes -= n->dirty;
+    if (n->dirty) dirty = ((size_t)len << HZ_SUPERSLAB_SHIFT) + n->dirty;
+    len += n->len;
+  }
+  if (head > 0 && HZ_LOAD(&hz_arena.ss[head - 1].kind) == HZ_SS_FREE) {
+    hz_superslab_t *p = &hz_arena.ss[hz_arena.ss[head - 1].head];
+    hz__free_list_remove(p);
+    hz_arena.dirty_bytes -= p->dirty;
+    dirty = dirty ? ((size_t)p->len << HZ_SUPERSLAB_SHIFT) + dirty : p->dirty;
+    len += p->len;
+    head = (uint32_t)(p - hz_arena.ss);
+  }
   hz__mark_extent(head, len, HZ_SS_FREE);
   hz_superslab_t *h = &hz_arena.ss[head];
   h->dirty = dirty;
-  h->was_large = was_large;
   hz_arena.dirty_bytes += dirty;
   hz__free_list_push(h);
 }
 
-/* Takes free extent h (len >= n), splitting off the unused tail, which keeps whatever
- * part of the dirty prefix reaches into it. */
-static uint32_t hz__take_free(hz_superslab_t *h, uint32_t n, bool *zeroed) {
-  uint32_t head = (uint32_t)(h - hz_arena.ss), len = h->len;
-  size_t dirty = h->dirty, taken = (size_t)n << HZ_SUPERSLAB_SHIFT;
-  hz__free_list_remove(h);
-  hz_arena.dirty_bytes -= dirty;
-  if (len > n) hz__make_free(head + n, len - n, dirty > taken ? dirty - taken : 0, false);
-  *zeroed = dirty == 0;
-  return head;
+/* The first index >= from whose address is aligned to `align` SuperSlabs: the arena is
+ * only 2 MiB aligned, so alignment is a property of the address, not the index. */
+static uint32_t hz__align_index(uint32_t from, uint32_t align) {
+  uint64_t base_idx = hz_arena.base >> HZ_SUPERSLAB_SHIFT;
+  return (uint32_t)(((base_idx + from + align - 1) & ~(uint64_t)(align - 1)) - base_idx);
 }
 
-static uint32_t hz__find_free(uint32_t n, bool *zeroed) {
-  for (uint32_t len = n; len <= HZ_EXTENT_BINS; len++)
-    if (hz_arena.free_bins[len]) return hz__take_free(hz_arena.free_bins[len], n, zeroed);
-  for (hz_superslab_t *h = hz_arena.free_bins[0]; h; h = h->next)
-    if (h->len >= n) return hz__take_free(h, n, zeroed);
+/* Takes [head + off, head + off + n) out of free extent h as an extent of `kind`; the
+ * parts before and after go back to the free lists, each keeping whatever part of the
+ * dirty prefix it holds. The taken part is marked first, so that freeing the remainders
+ * cannot merge them back into it. */
+static uint32_t hz__take_free(hz_superslab_t *h, uint32_t off, uint32_t n, hz_ss_kind_t kind,
+                              bool *zeroed) {
+  uint32_t head = (uint32_t)(h - hz_arena.ss), len = h->len;
+  size_t dirty = h->dirty;
+  size_t lead = (size_t)off << HZ_SUPERSLAB_SHIFT, end = (size_t)(off + n) << HZ_SUPERSLAB_SHIFT;
+  hz__free_list_remove(h);
+  hz_arena.dirty_bytes -= dirty;
+  hz__mark_extent(head + off, n, kind);
+  if (off > 0) hz__make_free(head, off, dirty < lead ? dirty : lead);
+  if (len > off + n) hz__make_free(head + off + n, len - off - n, dirty > end ? dirty - end : 0);
+  *zeroed = dirty <= lead;
+  return head + off;
+}
+
+/* Takes, as `kind`, n SuperSlabs aligned to `align` from a free extent: exact-length bins first,
+ * then longer ones, then the list of extents longer than the bins. */
+static uint32_t hz__find_free(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed) {
+  for (uint32_t bin = 1; bin <= HZ_EXTENT_BINS + 1; bin++) {
+    uint32_t b = bin <= HZ_EXTENT_BINS ? bin : 0;
+    if (b && b < n) continue;
+    for (hz_superslab_t *h = hz_arena.free_bins[b]; h; h = h->next) {
+      uint32_t head = (uint32_t)(h - hz_arena.ss);
+      uint32_t start = align == 1 ? head : hz__align_index(head, align);
+      if ((uint64_t)start + n <= (uint64_t)head + h->len)
+        return hz__take_free(h, start - head, n, kind, zeroed);
+      if (align == 1 && b != 0) break; /* every extent of an exact bin is as short */
+    }
+  }
   return HZ_NO_EXTENT;
 }
 
-/* Grows into never-used arena; the skipped alignment gap becomes a free extent.
- * `align` is in SuperSlabs and applies to the address, not the index: the arena itself
- * is only 2 MiB aligned. */
+/* Grows into never-used arena; the skipped alignment gap becomes a free extent. */
 static uint32_t hz__bump(uint32_t n, uint32_t align, bool *zeroed) {
-  uint64_t base_idx = hz_arena.base >> HZ_SUPERSLAB_SHIFT;
-  uint32_t start = (uint32_t)(((base_idx + hz_arena.bump + align - 1) & ~(uint64_t)(align - 1)) -
-                              base_idx);
+  uint32_t start = hz__align_index(hz_arena.bump, align);
   if ((uint64_t)start + n > HZ_ARENA_SUPERSLABS) return HZ_NO_EXTENT;
   if (hz_os_pages()->commit(hz_ss_addr(hz_arena.bump),
                             (size_t)(start + n - hz_arena.bump) << HZ_SUPERSLAB_SHIFT) != 0)
     return HZ_NO_EXTENT;
-  if (start > hz_arena.bump) hz__make_free(hz_arena.bump, start - hz_arena.bump, 0, false);
+  if (start > hz_arena.bump) hz__make_free(hz_arena.bump, start - hz_arena.bump, 0);
   hz_arena.bump = start + n;
   *zeroed = true;
   return start;
@@ -121,12 +159,12 @@ static uint32_t hz__bump(uint32_t n, uint32_t align, bool *zeroed) {
 uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed) {
   HZ_ASSERT(n > 0 && align > 0 && (align & (align - 1)) == 0);
   hz_pagemap_lock();
-  uint32_t head = align == 1 ? hz__find_free(n, zeroed) : HZ_NO_EXTENT;
-  if (head == HZ_NO_EXTENT) head = hz__bump(n, align, zeroed);
-  if (head != HZ_NO_EXTENT) {
-    hz__mark_extent(head, n, kind);
-    HZ_COUNT(superslabs_taken);
+  uint32_t head = hz__find_free(n, align, kind, zeroed);
+  if (head == HZ_NO_EXTENT) {
+    head = hz__bump(n, align, zeroed);
+    if (head != HZ_NO_EXTENT) hz__mark_extent(head, n, kind);
   }
+  if (head != HZ_NO_EXTENT) HZ_COUNT(superslabs_taken);
   hz_pagemap_unlock();
   return head;
 }
@@ -144,7 +182,8 @@ void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
     hz_os_pages()->decommit(hz_ss_addr(head), touched);
     touched = 0;
   }
-  hz__make_free(head, len, touched, was_large);
+  hz_arena.ss[head].was_large = was_large;
+  hz__make_free(head, len, touched);
   HZ_COUNT(superslabs_released);
   hz_pagemap_unlock();
 }

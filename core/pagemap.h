@@ -39,10 +39,12 @@ typedef struct hz_superslab_s {
   uint32_t head;             /* FREE, LARGE: index of the extent's first SuperSlab */
   uint32_t len;              /* at the head: extent length in SuperSlabs */
   uint32_t slabs_pooled;     /* SLABS: slabs of this SuperSlab in the shared pool */
-  uint8_t was_large;         /* FREE head: a large block started here (double-free report) */
+  uint8_t was_large;         /* FREE: a large block started here when it was freed (so a
+                                second free is reported as a double free) */
   size_t dirty;              /* FREE head: bytes from its start that may hold old data */
   size_t large_size;         /* LARGE head: requested size */
-  size_t large_align;        /* LARGE head: requested alignment */
+  size_t large_touched;      /* LARGE head: the most the program could have written (the
+                                largest usable size over the block's life) */
   struct hz_superslab_s *next, *prev; /* FREE head: free extent list */
 } hz_superslab_t;
 

@@ -166,9 +166,12 @@ static const hz_foreign_ops_t hz__foreign_ops = {
     hz__foreign_usable_size,
 };
 
-/* Runs before any other constructor of the program, and needs nothing of it. */
+/* Runs before the executable's constructors. Resolving the next allocator here, while
+ * the process is normally still single-threaded, keeps dlsym (and the loader lock it
+ * takes) off the paths of foreign pointers later. */
 __attribute__((constructor(101))) static void hz__preload_init(void) {
   hz_set_foreign_allocator(&hz__foreign_ops);
+  (void)hz__next_ready();
 }
 
 /* ---- the malloc family ------------------------------------------------------------ */

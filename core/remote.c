@@ -2,7 +2,7 @@
 #include "core/remote.h"
 
 void hz_remote_free(hz_slab_t *s, void *b, unsigned cls) {
-  if (HZ_SECURE) hz_mark_set(b, hz_free_mark);
+  if (HZ_SECURE) hz_mark_set(b, hz_free_mark | HZ_MARK_QUEUED);
   hz_poison(b, hz_class_size[cls]); /* before the push: afterwards the owner may reuse it */
   if (hz_slab_remote_push(s, b, b)) {
     /* The queue was empty: tell the owner, who only scans full slabs with a hint set. */

@@ -65,13 +65,22 @@ uint32_t hz_slab_collect(hz_slab_t *s) {
   unsigned char *base = hz_slab_start(s);
   uint32_t n = 0;
   while (b) {
-    /* Every queued block counts in `used`, so a longer queue is a cycle or a stray
-     * link into user data: stop rather than corrupt the freelist. */
-    if (HZ_UNLIKELY(s->used == 0 || (unsigned char *)b < base ||
-                    (unsigned char *)b >= base + HZ_SLAB_SIZE)) {
-      hz_fault(HZ_FAULT_CORRUPTION, HZ_OP_INTERNAL, b, "remote queue runs past its blocks");
+    /* Every queued block counts in `used` and is a carved block start, so anything
+     * else is a stray link into user data: stop rather than corrupt the freelist. */
+    uint32_t off = (uint32_t)((unsigned char *)b - base);
+    uint32_t idx = hz_class_index(s->cls, off);
+    if (!HZ_CHECK(s->used > 0 && (unsigned char *)b >= base && off < HZ_SLAB_SIZE &&
+                      idx * hz_slab_block_size(s) == off && idx < HZ_LOAD(&s->carved),
+                  HZ_FAULT_CORRUPTION, HZ_OP_INTERNAL, b, "remote queue links outside its blocks"))
       break;
-    }
+    /* Each queued block carries the queued mark until it is collected: meeting one
+     * without it means the block was queued twice (racing double frees), which would
+     * put a cycle on the freelist. */
+    if (HZ_SECURE && !HZ_CHECK(hz_mark_get(b) == (hz_free_mark | HZ_MARK_QUEUED),
+                               HZ_FAULT_DOUBLE_FREE, HZ_OP_FREE, b,
+                               "the block was queued for its owner twice"))
+      break;
+    if (HZ_SECURE) hz_mark_set(b, hz_free_mark);
     void *next = hz_link_get(b);
     hz_slab_put(s, b);
     b = next;
