@@ -1,0 +1,136 @@
+"""hzf_fuzz_target: one fuzz target of the hzfuzz suite, in one line.
+
+rules_fuzzing is not usable offline here, so this is our own. For a target `<t>_fuzzer`
+drawing ops with profile `<t>` (fuzz/hzf_decode.c) it declares:
+
+  <t>_fuzzer              `bazel run` it: fuzzes from corpus/<t>_fuzzer/ into out/fuzz/<t>_fuzzer/
+  <t>_fuzzer_bin          the libFuzzer binary (ASan + UBSan; with --config=tsan: TSan and
+                          the free-running multithreaded mode)
+  <t>_fuzzer_replay       the standalone driver: replays files, no libFuzzer
+  <t>_fuzzer_replay_test  replays the seed corpus and fuzz/regressions/<t>_fuzzer-* in the
+                          deterministic and the free-running modes
+
+`core` picks the allocator build the target links (any hz_core_library variant), so the
+same target runs against seeded-bug builds of the core.
+"""
+
+HZF_COPTS = [
+    "-std=c11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wno-missing-field-initializers",
+    "-fno-omit-frame-pointer",
+]
+
+# Compile flags of the harness and of the fuzzing core variants.
+HZF_SAN_COPTS = select({
+    "//fuzz:tsan": ["-fsanitize=thread"],
+    "//conditions:default": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
+})
+
+# Coverage instrumentation for libFuzzer, in the core and the harness alike.
+HZF_COVERAGE_COPTS = ["-fsanitize=fuzzer-no-link"]
+
+HZF_FUZZER_LINKOPTS = select({
+    "//fuzz:tsan": ["-fsanitize=fuzzer,thread"],
+    "//conditions:default": ["-fsanitize=fuzzer,address,undefined"],
+})
+
+HZF_DRIVER_LINKOPTS = select({
+    "//fuzz:tsan": ["-fsanitize=thread"],
+    "//conditions:default": ["-fsanitize=address,undefined"],
+})
+
+HZF_DEFAULT_CORE = "//fuzz:hz_fuzz_core"
+
+HZF_HARNESS_SRCS = [
+    "//fuzz:hzf_decode.c",
+    "//fuzz:hzf_exec.c",
+    "//fuzz:hzf_input.c",
+    "//fuzz:hzf_model.c",
+    "//fuzz:hzf_run_ops.c",
+]
+
+HZF_HARNESS_HDRS = [
+    "//fuzz:hzf_exec.h",
+    "//fuzz:hzf_input.h",
+    "//fuzz:hzf_ops.h",
+]
+
+def hzf_harness_library(name, core, copts = [], visibility = None, **kwargs):
+    """The op language, model and executor, compiled against one core variant."""
+    native.cc_library(
+        name = name,
+        srcs = HZF_HARNESS_SRCS,
+        hdrs = HZF_HARNESS_HDRS,
+        copts = HZF_COPTS + HZF_SAN_COPTS + copts,
+        local_defines = ["_GNU_SOURCE"],
+        linkopts = ["-lpthread"],
+        deps = [core],
+        visibility = visibility,
+        **kwargs
+    )
+
+def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
+    """A fuzz target `<profile>_fuzzer`; see the module docstring."""
+    if not name.endswith("_fuzzer"):
+        fail("fuzz target names end in _fuzzer: " + name)
+    profile = name[:-len("_fuzzer")]
+    harness = "//fuzz:hzf_harness"
+    if core != HZF_DEFAULT_CORE:
+        harness = ":" + name + "_harness"
+        hzf_harness_library(name = name + "_harness", core = core, copts = HZF_COVERAGE_COPTS)
+
+    native.cc_library(
+        name = name + "_entry",
+        srcs = ["//fuzz:hzf_target.c"],
+        hdrs = ["//fuzz:hzf_target.h"],
+        copts = HZF_COPTS + HZF_SAN_COPTS + HZF_COVERAGE_COPTS,
+        local_defines = ['HZF_TARGET=\\"%s\\"' % profile] + select({
+            "//fuzz:tsan": ["HZF_DEFAULT_MODE=HZF_MODE_FREE"],
+            "//conditions:default": [],
+        }),
+        deps = [harness],
+    )
+
+    native.cc_binary(
+        name = name + "_bin",
+        deps = [":" + name + "_entry"],
+        linkopts = HZF_FUZZER_LINKOPTS,
+        tags = tags,
+    )
+
+    native.cc_binary(
+        name = name + "_replay",
+        srcs = ["//fuzz:hzf_replay_main.c"],
+        copts = HZF_COPTS + HZF_SAN_COPTS,
+        deps = [":" + name + "_entry"],
+        linkopts = HZF_DRIVER_LINKOPTS,
+        tags = tags,
+    )
+
+    seeds = "//corpus:" + name
+    regressions = native.glob(["regressions/" + name + "-*"])
+    dict_args = ["$(rootpath %s)" % dict] if dict else ["-"]
+    native.sh_binary(
+        name = name,
+        srcs = ["//fuzz:run_fuzzer.sh"],
+        args = [name, "$(rootpath :%s_bin)" % name, "corpus/" + name] + dict_args,
+        data = [":" + name + "_bin", seeds] + ([dict] if dict else []),
+        tags = tags,
+    )
+
+    native.cc_test(
+        name = name + "_replay_test",
+        srcs = ["//fuzz:hzf_replay_main.c"],
+        copts = HZF_COPTS + HZF_SAN_COPTS,
+        deps = [":" + name + "_entry"],
+        linkopts = HZF_DRIVER_LINKOPTS,
+        args = ["--mode=baton", "--mode=free", "$(locations %s)" % seeds] +
+               ["$(location %s)" % r for r in regressions],
+        data = [seeds] + regressions,
+        size = "medium",
+        tags = tags,
+    )

@@ -1,0 +1,279 @@
+/* The op language: target profiles, the decoder, and the text form that round-trips.
+ * The meaning of each field is documented in hzf_ops.h and docs/FUZZING.md. */
+#include "fuzz/hzf_ops.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hz_debug.h"
+
+/* Kind order: MALLOC CALLOC MEMALIGN REALLOC FREE USABLE WRITE SLL_POP SLL_PUSH
+ * SLL_SPLICE SLL_DRAIN FLUSH EXIT REUSE FOREIGN INTERIOR DOUBLE_FREE STALE CLASSIFY CHECK.
+ * Each sums to at most 256, so every kind with a weight owns at least one k byte. */
+const hzf_profile_t hzf_profile_tls_sll = {
+    "tls_sll", {30, 0, 0, 6, 30, 4, 6, 16, 16, 12, 12, 6, 4, 6, 0, 2, 4, 2, 0, 3}, 1, 4};
+const hzf_profile_t hzf_profile_alloc = {
+    "alloc", {24, 6, 8, 12, 24, 6, 6, 4, 4, 2, 2, 4, 2, 3, 4, 4, 4, 3, 3, 2}, 1, 4};
+const hzf_profile_t hzf_profile_realloc = {
+    "realloc", {14, 4, 4, 40, 10, 8, 8, 0, 0, 0, 0, 2, 0, 2, 2, 4, 2, 2, 0, 2}, 1, 2};
+const hzf_profile_t hzf_profile_reuse = {
+    "reuse", {24, 2, 4, 6, 20, 4, 4, 2, 2, 0, 2, 6, 3, 14, 0, 2, 6, 10, 6, 3}, 1, 4};
+const hzf_profile_t hzf_profile_ptag = {
+    "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2}, 1, 3};
+const hzf_profile_t hzf_profile_mt = {
+    "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2}, 2, 4};
+
+const hzf_profile_t *const hzf_profiles[] = {
+    &hzf_profile_tls_sll, &hzf_profile_alloc, &hzf_profile_realloc, &hzf_profile_reuse,
+    &hzf_profile_ptag,    &hzf_profile_mt,    NULL,
+};
+
+static const char *const hzf__kind_names[HZF_KIND_COUNT] = {
+    "malloc",    "calloc",  "memalign", "realloc",  "free",        "usable",  "write",
+    "sll_pop",   "sll_push", "sll_splice", "sll_drain", "flush",   "exit",    "reuse",
+    "foreign",   "interior", "double_free", "stale",  "classify",  "check",
+};
+
+const char *hzf_kind_name(unsigned kind) {
+  return kind < HZF_KIND_COUNT ? hzf__kind_names[kind] : "?";
+}
+
+const hzf_profile_t *hzf_profile_find(const char *name) {
+  size_t n = strlen(name);
+  if (n > 7 && strcmp(name + n - 7, "_fuzzer") == 0) n -= 7;
+  for (unsigned i = 0; hzf_profiles[i]; i++)
+    if (strlen(hzf_profiles[i]->name) == n && strncmp(hzf_profiles[i]->name, name, n) == 0)
+      return hzf_profiles[i];
+  return NULL;
+}
+
+/* k maps to the kind whose cumulative weight range holds k * total / 256. */
+unsigned hzf_kind_of_byte(const hzf_profile_t *p, uint8_t k) {
+  unsigned total = 0;
+  for (unsigned i = 0; i < HZF_KIND_COUNT; i++) total += p->weights[i];
+  unsigned x = (unsigned)k * total / 256u, cum = 0;
+  for (unsigned i = 0; i < HZF_KIND_COUNT; i++) {
+    cum += p->weights[i];
+    if (x < cum) return i;
+  }
+  return HZF_MALLOC; /* unreachable while some weight is non-zero */
+}
+
+size_t hzf_size_of(unsigned mode, unsigned arg) {
+  switch (mode & 3) {
+    case 0: { /* a class boundary, +-3: where rounding bugs live */
+      unsigned nc = hz_size_class_count(), cls = (arg & 0xff) % (nc + 1);
+      size_t base = cls < nc ? hz_size_class_size(cls) : hz_large_threshold();
+      long s = (long)base + (long)((arg >> 8) % 7) - 3;
+      return s < 0 ? 0 : (size_t)s;
+    }
+    case 1: return arg % 257;
+    case 2: return arg;
+    default: return hz_large_threshold() + 1 + (size_t)(arg % 2048) * 2048;
+  }
+}
+
+unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
+
+void hzf_decode(const hzf_profile_t *p, const uint8_t *data, size_t size, hzf_program_t *out) {
+  unsigned span = (unsigned)(p->max_threads - p->min_threads) + 1;
+  out->profile = p;
+  out->nthreads = p->min_threads + (size ? data[0] % span : 0);
+  out->nops = 0;
+  if (size == 0) return;
+  data++, size--;
+  for (size_t at = 0; at < size && out->nops < HZF_MAX_OPS; at += HZF_OP_BYTES) {
+    uint8_t b[HZF_OP_BYTES] = {0};
+    memcpy(b, data + at, size - at < HZF_OP_BYTES ? size - at : HZF_OP_BYTES);
+    hzf_op_t *op = &out->ops[out->nops++];
+    op->kind = (uint8_t)hzf_kind_of_byte(p, b[0]);
+    op->thread = (uint8_t)((b[1] & 3u) % out->nthreads);
+    op->sel = b[1] >> 2;
+    op->pick = b[2];
+    op->arg = (uint16_t)(b[3] | b[4] << 8);
+  }
+}
+
+static const char *const hzf__call_names[4] = {"free", "realloc", "usable_size", "free"};
+static const char *const hzf__foreign_names[8] = {
+    "libc-malloc", "stack", "global", "mmap", "NULL", "arena-unused", "rodata", "wild"};
+static const char *const hzf__classify_names[8] = {
+    "live", "interior", "misaligned", "foreign", "stale", "arena-unused", "live", "interior"};
+static const char *const hzf__free_which[4] = {"any", "other-thread's", "own", "newest"};
+static const char *const hzf__reuse_scope[4] = {"class", "all-small", "own", "everything"};
+static const char *const hzf__align_fn[4] = {"aligned_alloc", "memalign", "posix_memalign",
+                                             "posix_memalign"};
+
+void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
+  const hzf_op_t *o = &prog->ops[i];
+  unsigned sel = o->sel, nc = hz_size_class_count();
+  int k = snprintf(buf, n, "t%u %s ", o->thread, hzf_kind_name(o->kind));
+  if (k < 0 || (size_t)k >= n) return;
+  buf += k, n -= (size_t)k;
+  switch (o->kind) {
+    case HZF_MALLOC:
+      snprintf(buf, n, "%zu B x%u", hzf_size_of(sel, o->arg), hzf_burst_of(sel));
+      break;
+    case HZF_CALLOC:
+      if (sel & 32) snprintf(buf, n, "overflowing nmemb*size (expect NULL, ENOMEM)");
+      else snprintf(buf, n, "%u x %zu B", 1 + ((sel >> 2) & 7),
+                    hzf_size_of(sel, o->arg) / (1 + ((sel >> 2) & 7)));
+      break;
+    case HZF_MEMALIGN:
+      snprintf(buf, n, "%s align %s2^%u size %zu B", hzf__align_fn[(sel >> 2) & 3],
+               (sel & 16) ? "invalid near " : "", o->pick % 23, hzf_size_of(sel, o->arg));
+      break;
+    case HZF_REALLOC:
+      if (sel & 32) snprintf(buf, n, "NULL -> %zu B", hzf_size_of(sel, o->arg));
+      else if (sel & 4) snprintf(buf, n, "live[%u] -> 0 B", o->pick);
+      else if (sel & 8) snprintf(buf, n, "live[%u] -> old %c %u B", o->pick, (sel & 16) ? '-' : '+',
+                                 o->arg % 4096u);
+      else snprintf(buf, n, "live[%u] -> %zu B", o->pick, hzf_size_of(sel, o->arg));
+      break;
+    case HZF_FREE:
+      snprintf(buf, n, "%s live[%u] x%u", hzf__free_which[sel & 3], o->pick, hzf_burst_of(sel));
+      break;
+    case HZF_USABLE: snprintf(buf, n, "live[%u]", o->pick); break;
+    case HZF_WRITE: snprintf(buf, n, "live[%u] fill 0x%02x", o->pick, o->arg & 0xff); break;
+    case HZF_SLL_POP: snprintf(buf, n, "class %u x%u", o->pick % nc, 1 + o->arg % 64u); break;
+    case HZF_SLL_PUSH: snprintf(buf, n, "own-slab live[%u] x%u", o->pick, 1 + o->arg % 64u); break;
+    case HZF_SLL_SPLICE:
+      snprintf(buf, n, "class %u take %u%s", o->pick % nc, 1 + o->arg % 256u,
+               (sel & 1) ? " reversed" : "");
+      break;
+    case HZF_SLL_DRAIN:
+      if (sel & 1) snprintf(buf, n, "class %u all", o->pick % nc);
+      else snprintf(buf, n, "class %u n %u", o->pick % nc, o->arg % 512u);
+      break;
+    case HZF_REUSE:
+      snprintf(buf, n, "%s", hzf__reuse_scope[sel & 3]);
+      if ((sel & 3) == 0) snprintf(buf + strlen(buf), n - strlen(buf), " %u", o->pick % nc);
+      break;
+    case HZF_FOREIGN:
+      snprintf(buf, n, "%s(%s)", hzf__call_names[sel & 3], hzf__foreign_names[o->pick % 8]);
+      break;
+    case HZF_INTERIOR:
+      snprintf(buf, n, "%s(%s of live[%u], arg %u)", hzf__call_names[sel & 3],
+               (sel & 4) ? "misaligned" : "interior", o->pick, o->arg);
+      break;
+    case HZF_DOUBLE_FREE:
+      snprintf(buf, n, "free live[%u] then %s it", o->pick, hzf__call_names[sel & 3]);
+      break;
+    case HZF_STALE:
+      snprintf(buf, n, "%s(freed[%u])", hzf__call_names[sel & 3], o->pick);
+      break;
+    case HZF_CLASSIFY:
+      snprintf(buf, n, "%s (live[%u])", hzf__classify_names[sel & 7], o->pick);
+      break;
+    default: buf[0] = 0; break;
+  }
+}
+
+void hzf_write_text(FILE *f, const hzf_program_t *prog) {
+  fprintf(f, "# hzfuzz ops v1, target %s_fuzzer\nthreads %u\n", prog->profile->name,
+          prog->nthreads);
+  char what[160];
+  for (unsigned i = 0; i < prog->nops; i++) {
+    const hzf_op_t *o = &prog->ops[i];
+    hzf_describe(prog, i, what, sizeof what);
+    fprintf(f, "t%u %-11s sel=%-2u pick=%-3u arg=%-5u  # %u: %s\n", o->thread,
+            hzf_kind_name(o->kind), o->sel, o->pick, o->arg, i, what);
+  }
+}
+
+/* Reads "key=<number>" at *s; 0 on success. */
+static int hzf__field(const char **s, const char *key, unsigned long max, unsigned long *v) {
+  while (**s == ' ' || **s == '\t') (*s)++;
+  size_t n = strlen(key);
+  if (strncmp(*s, key, n) != 0 || (*s)[n] != '=') return -1;
+  char *end;
+  *v = strtoul(*s + n + 1, &end, 0);
+  if (end == *s + n + 1 || *v > max) return -1;
+  *s = end;
+  return 0;
+}
+
+long hzf_parse_text(const hzf_profile_t *p, const char *text, uint8_t *out, size_t cap,
+                    char *err, size_t errn) {
+  size_t len = 0;
+  unsigned line = 0, nthreads = p->min_threads;
+  int have_header = 0;
+  for (const char *s = text; *s;) {
+    const char *eol = strchr(s, '\n');
+    if (!eol) eol = s + strlen(s);
+    line++;
+    char buf[512];
+    size_t n = (size_t)(eol - s) < sizeof buf - 1 ? (size_t)(eol - s) : sizeof buf - 1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    s = *eol ? eol + 1 : eol;
+    char *hash = strchr(buf, '#');
+    if (hash) *hash = 0;
+    const char *c = buf;
+    while (isspace((unsigned char)*c)) c++;
+    if (!*c) continue;
+    unsigned long v, sel, pick, arg;
+    if (strncmp(c, "threads", 7) == 0) {
+      v = strtoul(c + 7, NULL, 10);
+      if (v < p->min_threads || v > p->max_threads) {
+        snprintf(err, errn, "line %u: threads %lu is outside %u..%u for %s_fuzzer", line, v,
+                 p->min_threads, p->max_threads, p->name);
+        return -1;
+      }
+      nthreads = (unsigned)v;
+      continue;
+    }
+    if (!have_header) {
+      if (len >= cap) goto full;
+      out[len++] = (uint8_t)(nthreads - p->min_threads);
+      have_header = 1;
+    }
+    char *end;
+    if (*c != 't' || (v = strtoul(c + 1, &end, 10), end == c + 1) || v >= nthreads) {
+      snprintf(err, errn, "line %u: expected t<thread below %u> <kind> sel= pick= arg=", line,
+               nthreads);
+      return -1;
+    }
+    c = end;
+    while (*c == ' ' || *c == '\t') c++;
+    unsigned kind = HZF_KIND_COUNT;
+    for (unsigned k = 0; k < HZF_KIND_COUNT; k++) {
+      size_t kn = strlen(hzf__kind_names[k]);
+      if (strncmp(c, hzf__kind_names[k], kn) == 0 && (c[kn] == ' ' || c[kn] == '\t' || !c[kn]))
+        kind = k;
+    }
+    if (kind == HZF_KIND_COUNT) {
+      snprintf(err, errn, "line %u: unknown op kind", line);
+      return -1;
+    }
+    c += strlen(hzf__kind_names[kind]);
+    if (hzf__field(&c, "sel", 63, &sel) || hzf__field(&c, "pick", 255, &pick) ||
+        hzf__field(&c, "arg", 65535, &arg)) {
+      snprintf(err, errn, "line %u: expected sel=<0..63> pick=<0..255> arg=<0..65535>", line);
+      return -1;
+    }
+    int k = -1;
+    for (unsigned b = 0; b < 256 && k < 0; b++)
+      if (hzf_kind_of_byte(p, (uint8_t)b) == kind) k = (int)b;
+    if (k < 0) {
+      snprintf(err, errn, "line %u: %s_fuzzer does not draw op %s", line, p->name,
+               hzf__kind_names[kind]);
+      return -1;
+    }
+    if (len + HZF_OP_BYTES > cap) goto full;
+    out[len++] = (uint8_t)k;
+    out[len++] = (uint8_t)(v | sel << 2);
+    out[len++] = (uint8_t)pick;
+    out[len++] = (uint8_t)(arg & 0xff);
+    out[len++] = (uint8_t)(arg >> 8);
+  }
+  if (!have_header) {
+    if (len >= cap) goto full;
+    out[len++] = (uint8_t)(nthreads - p->min_threads);
+  }
+  return (long)len;
+full:
+  snprintf(err, errn, "more than %zu bytes of ops", cap);
+  return -1;
+}

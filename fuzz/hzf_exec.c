@@ -1,0 +1,424 @@
+/* The executor: one input, N real threads, one deterministic interleaving.
+ *
+ * Baton mode: worker threads (persistent across inputs, so each has a real hz thread
+ * cache) sleep on their own semaphore. The scheduler hands the baton to the thread the
+ * next op names; that thread runs its consecutive ops and hands the baton back. Only one
+ * thread is ever inside hz, so the interleaving is the input's and the whole-heap check
+ * may run between any two ops.
+ *
+ * Free mode: the ops between two barriers are split by thread and the threads run their
+ * lists at once, each against its own part of the model; at each barrier every thread
+ * is parked, the heap is checked, and some blocks change hands so the next round frees
+ * them from another thread while their owner is busy. This is the mode for TSan.
+ *
+ * The watchdog turns "no progress" into a finding: an op that does not finish within
+ * the limit (a cycle in a free list, a lost wake-up, a deadlock) is reported with the
+ * ops so far instead of leaving the fuzzer to time out with nothing to show.
+ */
+#include "fuzz/hzf_exec.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/api.h"
+
+enum { HZF_CMD_RUN, HZF_CMD_LIST, HZF_CMD_FLUSH, HZF_CMD_REUSE, HZF_CMD_EXIT };
+
+typedef struct {
+  pthread_t th;
+  sem_t go;
+  unsigned slot;
+  int cmd;
+  bool alive;
+  unsigned list[HZF_MAX_OPS]; /* free mode: this thread's ops until the barrier */
+  unsigned nlist;
+} hzf_worker_t;
+
+typedef struct hzf_exec_s {
+  hzf_options_t opt;
+  hzf_program_t prog;
+  hzf_model_t model;                    /* baton and direct modes */
+  hzf_model_t tmodel[HZF_MAX_THREADS];  /* free mode: one part per thread */
+  hzf_result_t *res;
+  pthread_mutex_t fail_lock;
+  _Atomic bool failed;
+  sem_t done;
+  unsigned next; /* baton: the next op to run */
+  unsigned check_every;
+  unsigned reuse_op; /* the REUSE op a worker is asked to run */
+  _Atomic uint64_t ops;
+  /* watchdog */
+  _Atomic unsigned cur_op;
+  _Atomic int64_t last_ms;
+  _Atomic bool busy;
+} hzf_exec_t;
+
+static hzf_exec_t hzf__ex = {.fail_lock = PTHREAD_MUTEX_INITIALIZER};
+static hzf_worker_t hzf__workers[HZF_MAX_THREADS];
+
+/* ---- failures, notes, progress ------------------------------------------------- */
+void hzf_fail(hzf_ctx_t *c, const char *check, const char *expected, const char *fmt, ...) {
+  hzf_exec_t *ex = c->ex;
+  pthread_mutex_lock(&ex->fail_lock);
+  if (!ex->failed) {
+    hzf_result_t *r = ex->res;
+    r->failed = true;
+    r->op = c->index;
+    snprintf(r->check, sizeof r->check, "%s", check);
+    snprintf(r->expected, sizeof r->expected, "%s", expected);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->actual, sizeof r->actual, fmt, ap);
+    va_end(ap);
+    atomic_store(&ex->failed, true);
+  }
+  pthread_mutex_unlock(&ex->fail_lock);
+}
+
+bool hzf_failed(const hzf_ctx_t *c) { return atomic_load_explicit(&c->ex->failed, memory_order_relaxed); }
+bool hzf_checking(const hzf_ctx_t *c) { return !c->ex->opt.unchecked; }
+bool hzf_tracing(const hzf_ctx_t *c) { return c->ex->opt.trace != NULL; }
+bool hzf_free_running(const hzf_ctx_t *c) { return c->ex->opt.mode == HZF_MODE_FREE; }
+
+void hzf_note(hzf_ctx_t *c, const char *fmt, ...) {
+  if (!c->ex->opt.trace || c->note_len >= sizeof c->note - 1) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(c->note + c->note_len, sizeof c->note - c->note_len, fmt, ap);
+  va_end(ap);
+  if (k > 0) c->note_len += (size_t)k;
+  if (c->note_len >= sizeof c->note - 1) {
+    c->note_len = sizeof c->note - 1;
+    memcpy(c->note + sizeof c->note - 4, "...", 4);
+  }
+}
+
+uintptr_t hzf_addr(const void *p) {
+  return p && hz_in_arena(p) ? (uintptr_t)p - hz_arena.base : (uintptr_t)p;
+}
+
+void hzf_count_ops(hzf_ctx_t *c, unsigned n) {
+  atomic_fetch_add_explicit(&c->ex->ops, n, memory_order_relaxed);
+}
+
+static int64_t hzf__now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void hzf__progress(hzf_exec_t *ex, unsigned op) {
+  atomic_store_explicit(&ex->cur_op, op, memory_order_relaxed);
+  atomic_store_explicit(&ex->last_ms, hzf__now_ms(), memory_order_relaxed);
+}
+
+static hzf_ctx_t hzf__ctx(hzf_exec_t *ex, unsigned index, unsigned slot, hzf_model_t *m) {
+  hzf_ctx_t c = {.ex = ex, .m = m, .index = index, .slot = slot, .note_len = 0};
+  c.op = index < ex->prog.nops ? &ex->prog.ops[index] : NULL;
+  c.note[0] = 0;
+  return c;
+}
+
+static void hzf__trace(hzf_ctx_t *c) {
+  FILE *f = c->ex->opt.trace;
+  if (!f || !c->op) return;
+  char what[160];
+  hzf_describe(&c->ex->prog, c->index, what, sizeof what);
+  fprintf(f, "#%-4u %-44s -> %s\n", c->index, what, c->note_len ? c->note : "ok");
+}
+
+/* ---- the watchdog -------------------------------------------------------------- */
+static void *hzf__watchdog(void *arg) {
+  hzf_exec_t *ex = arg;
+  for (;;) {
+    usleep(50 * 1000);
+    if (!atomic_load(&ex->busy)) continue;
+    int64_t idle = hzf__now_ms() - atomic_load(&ex->last_ms);
+    if (idle < (int64_t)ex->opt.hang_ms) continue;
+    hzf_ctx_t c = hzf__ctx(ex, atomic_load(&ex->cur_op), 0, NULL);
+    hzf_fail(&c, "hang", "every op completes",
+             "op #%u made no progress for %lld ms (a cycle in a free list, a lost wake-up or "
+             "a deadlock)", c.index, (long long)idle);
+    hzf_report(stderr, &ex->prog, ex->res, "the replay command above, or //tools:repro");
+    fflush(NULL);
+    if (ex->opt.abort_on_hang) abort();
+    _exit(HZF_EXIT_HANG);
+  }
+  return NULL;
+}
+
+/* ---- workers ------------------------------------------------------------------- */
+static bool hzf__due(const hzf_exec_t *ex, unsigned i) {
+  return !ex->opt.unchecked && ((i + 1) % ex->check_every == 0 || i + 1 == ex->prog.nops);
+}
+
+static bool hzf__executor_kind(unsigned kind) {
+  return kind == HZF_EXIT || kind == HZF_REUSE || kind == HZF_CHECK;
+}
+
+/* Runs one op on this thread, then (when due) the whole-model check. */
+static void hzf__run_one(hzf_exec_t *ex, unsigned i, unsigned slot, hzf_model_t *m, bool check) {
+  hzf__progress(ex, i);
+  hzf_ctx_t c = hzf__ctx(ex, i, slot, m);
+  hzf_op_run(&c);
+  hzf__trace(&c);
+  if (check && hzf__due(ex, i) && !ex->failed) {
+    hzf_model_t *one = m;
+    hzf_model_check_all(&c, &one, 1);
+  }
+  hzf__progress(ex, i);
+}
+
+static void *hzf__worker_main(void *arg) {
+  hzf_worker_t *w = arg;
+  hzf_exec_t *ex = &hzf__ex;
+  for (;;) {
+    while (sem_wait(&w->go) != 0) {}
+    if (w->cmd == HZF_CMD_EXIT) return NULL; /* hz's key destructor abandons our slabs */
+    if (w->cmd == HZF_CMD_RUN) {
+      unsigned i = ex->next;
+      while (i < ex->prog.nops && !ex->failed && ex->prog.ops[i].thread == w->slot &&
+             !hzf__executor_kind(ex->prog.ops[i].kind))
+        hzf__run_one(ex, i++, w->slot, &ex->model, true);
+      ex->next = i;
+    } else if (w->cmd == HZF_CMD_LIST) {
+      for (unsigned k = 0; k < w->nlist && !ex->failed; k++)
+        hzf__run_one(ex, w->list[k], w->slot, &ex->tmodel[w->slot], false);
+    } else if (w->cmd == HZF_CMD_FLUSH) {
+      hzf_ctx_t c = hzf__ctx(ex, ex->next, w->slot, NULL);
+      hzf_faults()->count = 0;
+      hzf_op_flush(&c);
+    } else if (w->cmd == HZF_CMD_REUSE) {
+      hzf_model_t *m = ex->opt.mode == HZF_MODE_FREE ? &ex->tmodel[w->slot] : &ex->model;
+      hzf_ctx_t c = hzf__ctx(ex, ex->reuse_op, w->slot, m);
+      hzf_faults()->count = 0;
+      hzf_op_reuse_free(&c);
+      hzf__trace(&c);
+    }
+    sem_post(&ex->done);
+  }
+}
+
+static void hzf__spawn(unsigned slot) {
+  hzf_worker_t *w = &hzf__workers[slot];
+  w->slot = slot;
+  if (pthread_create(&w->th, NULL, hzf__worker_main, w) != 0) {
+    fprintf(stderr, "hzfuzz: cannot create worker thread %u\n", slot);
+    abort();
+  }
+  w->alive = true;
+}
+
+static void hzf__call(hzf_exec_t *ex, unsigned slot, int cmd) {
+  hzf__workers[slot].cmd = cmd;
+  sem_post(&hzf__workers[slot].go);
+  while (sem_wait(&ex->done) != 0) {}
+}
+
+/* Thread exit and restart: the old thread's cache is flushed and its slabs abandoned by
+ * hz's thread-exit hook; the new thread registers (reusing the id) on first use. */
+static void hzf__exit_restart(hzf_exec_t *ex, unsigned slot) {
+  hzf_worker_t *w = &hzf__workers[slot];
+  w->cmd = HZF_CMD_EXIT;
+  sem_post(&w->go);
+  pthread_join(w->th, NULL);
+  hzf__spawn(slot);
+  (void)ex;
+}
+
+static void hzf__flush_all(hzf_exec_t *ex) {
+  if (ex->opt.mode == HZF_MODE_DIRECT) {
+    hzf_ctx_t c = hzf__ctx(ex, ex->next, 0, &ex->model);
+    hzf_faults()->count = 0;
+    hzf_op_flush(&c);
+    return;
+  }
+  for (unsigned t = 0; t < ex->prog.nthreads && !ex->failed; t++) hzf__call(ex, t, HZF_CMD_FLUSH);
+}
+
+/* The ops the executor runs itself, because they involve every thread. */
+static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
+  const hzf_op_t *o = &ex->prog.ops[i];
+  hzf__progress(ex, i);
+  hzf_model_t *models[HZF_MAX_THREADS] = {&ex->model};
+  unsigned nm = 1;
+  if (ex->opt.mode == HZF_MODE_FREE)
+    for (nm = 0; nm < ex->prog.nthreads; nm++) models[nm] = &ex->tmodel[nm];
+  hzf_ctx_t c = hzf__ctx(ex, i, o->thread, models[0]);
+  ex->next = i;
+  hzf_faults()->count = 0;
+  if (o->kind == HZF_EXIT) {
+    if (ex->opt.mode == HZF_MODE_DIRECT) hzf_op_flush(&c);
+    else hzf__exit_restart(ex, o->thread);
+    hzf_note(&c, "thread %u exited; a new thread takes its place", o->thread);
+  } else if (o->kind == HZF_REUSE) {
+    ex->reuse_op = i;
+    if (ex->opt.mode == HZF_MODE_DIRECT) {
+      hzf_faults()->count = 0;
+      hzf_op_reuse_free(&c);
+    } else if (ex->opt.mode == HZF_MODE_FREE) {
+      for (unsigned t = 0; t < ex->prog.nthreads; t++) hzf__call(ex, t, HZF_CMD_REUSE);
+    } else {
+      hzf__call(ex, o->thread, HZF_CMD_REUSE);
+    }
+    hzf__flush_all(ex);
+  }
+  if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);
+  if (!ex->failed && (o->kind == HZF_CHECK || hzf__due(ex, i))) hzf_model_check_all(&c, models, nm);
+  atomic_fetch_add_explicit(&ex->ops, 1, memory_order_relaxed);
+  hzf__progress(ex, i);
+}
+
+/* ---- the three modes ----------------------------------------------------------- */
+static void hzf__run_direct(hzf_exec_t *ex) {
+  for (unsigned i = 0; i < ex->prog.nops && !ex->failed; i++) {
+    if (hzf__executor_kind(ex->prog.ops[i].kind)) hzf__executor_op(ex, i);
+    else hzf__run_one(ex, i, ex->prog.ops[i].thread, &ex->model, true);
+  }
+}
+
+static void hzf__run_baton(hzf_exec_t *ex) {
+  for (unsigned i = 0; i < ex->prog.nops && !ex->failed;) {
+    if (hzf__executor_kind(ex->prog.ops[i].kind)) {
+      hzf__executor_op(ex, i++);
+      continue;
+    }
+    ex->next = i;
+    hzf__call(ex, ex->prog.ops[i].thread, HZF_CMD_RUN);
+    i = ex->next;
+  }
+}
+
+/* At a barrier: every third block of each thread moves to the next thread, which will
+ * free or realloc it while its allocating thread is busy with its own ops. */
+static void hzf__hand_over(hzf_exec_t *ex) {
+  unsigned n = ex->prog.nthreads;
+  if (n < 2) return;
+  for (unsigned t = 0; t < n; t++) {
+    hzf_model_t *from = &ex->tmodel[t], *to = &ex->tmodel[(t + 1) % n];
+    for (unsigned i = from->n; i-- > 0;) {
+      if (i % 3 || to->n == HZF_MAX_LIVE || (from->b[i].large && to->nlarge == HZF_MAX_LARGE))
+        continue;
+      to->b[to->n++] = from->b[i];
+      to->nlarge += from->b[i].large;
+      from->nlarge -= from->b[i].large;
+      from->b[i] = from->b[--from->n];
+    }
+  }
+}
+
+static void hzf__run_free(hzf_exec_t *ex) {
+  const unsigned epoch = 64;
+  hzf_model_t *models[HZF_MAX_THREADS];
+  for (unsigned t = 0; t < ex->prog.nthreads; t++) models[t] = &ex->tmodel[t];
+  for (unsigned i = 0; i < ex->prog.nops && !ex->failed;) {
+    if (hzf__executor_kind(ex->prog.ops[i].kind)) {
+      hzf__executor_op(ex, i++);
+      continue;
+    }
+    unsigned j = i;
+    for (unsigned t = 0; t < ex->prog.nthreads; t++) hzf__workers[t].nlist = 0;
+    for (; j < ex->prog.nops && j - i < epoch && !hzf__executor_kind(ex->prog.ops[j].kind); j++) {
+      hzf_worker_t *w = &hzf__workers[ex->prog.ops[j].thread];
+      w->list[w->nlist++] = j;
+    }
+    for (unsigned t = 0; t < ex->prog.nthreads; t++) {
+      hzf__workers[t].cmd = HZF_CMD_LIST;
+      sem_post(&hzf__workers[t].go);
+    }
+    for (unsigned t = 0; t < ex->prog.nthreads; t++)
+      while (sem_wait(&ex->done) != 0) {}
+    hzf_ctx_t c = hzf__ctx(ex, j - 1, 0, models[0]);
+    if (!ex->failed && !ex->opt.unchecked)
+      hzf_model_check_all(&c, models, ex->prog.nthreads);
+    hzf__hand_over(ex);
+    i = j;
+  }
+}
+
+/* ---- one input ------------------------------------------------------------------ */
+int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_options_t *opt,
+            hzf_result_t *res) {
+  static bool started;
+  hzf_exec_t *ex = &hzf__ex;
+  memset(res, 0, sizeof *res);
+  ex->opt = *opt;
+  if (!ex->opt.hang_ms) {
+    const char *env = getenv("HZF_HANG_MS");
+    ex->opt.hang_ms = env && atoi(env) > 0 ? (unsigned)atoi(env) : 10000;
+  }
+  ex->res = res;
+  atomic_store(&ex->failed, false);
+  atomic_store(&ex->ops, 0);
+  hzf_decode(p, data, size, &ex->prog);
+  if (ex->opt.mode == HZF_MODE_DIRECT) ex->prog.nthreads = 1;
+  /* Every op is followed by the whole-heap check on short inputs; long ones sample. */
+  ex->check_every = ex->prog.nops <= 32 ? 1 : 16;
+  hzf_model_reset(&ex->model);
+  for (unsigned t = 0; t < HZF_MAX_THREADS; t++) hzf_model_reset(&ex->tmodel[t]);
+  if (!started) {
+    started = true;
+    /* Before any op: an arena address must mean the arena (see HZF_FOREIGN). */
+    hz_ensure_init();
+    hzf_faults_install();
+    sem_init(&ex->done, 0, 0);
+    for (unsigned t = 0; t < HZF_MAX_THREADS; t++) sem_init(&hzf__workers[t].go, 0, 0);
+    pthread_t wd;
+    if (pthread_create(&wd, NULL, hzf__watchdog, ex) == 0) pthread_detach(wd);
+  }
+  if (ex->opt.mode != HZF_MODE_DIRECT)
+    for (unsigned t = 0; t < ex->prog.nthreads; t++)
+      if (!hzf__workers[t].alive) hzf__spawn(t);
+  hzf__progress(ex, 0);
+  atomic_store(&ex->busy, true);
+  switch (ex->opt.mode) {
+    case HZF_MODE_DIRECT: hzf__run_direct(ex); break;
+    case HZF_MODE_FREE: hzf__run_free(ex); break;
+    default: hzf__run_baton(ex); break;
+  }
+  if (!ex->failed) {
+    /* Teardown: give everything back and check the heap holds nothing for the program. */
+    hzf_ctx_t c = hzf__ctx(ex, ex->prog.nops, 0, &ex->model);
+    hzf__progress(ex, ex->prog.nops);
+    hzf_model_t *models[HZF_MAX_THREADS + 1] = {&ex->model};
+    unsigned nm = 1;
+    for (unsigned t = 0; t < HZF_MAX_THREADS; t++) models[nm++] = &ex->tmodel[t];
+    for (unsigned k = 0; k < nm; k++) hzf_free_everything(&c, models[k]);
+    ex->next = ex->prog.nops;
+    hzf__flush_all(ex);
+    if (!ex->failed && !ex->opt.unchecked) hzf_model_check_all(&c, models, nm);
+  }
+  atomic_store(&ex->busy, false);
+  res->ops_run = atomic_load(&ex->ops);
+  return res->failed ? 1 : 0;
+}
+
+const hzf_program_t *hzf_last_program(void) { return &hzf__ex.prog; }
+
+int hzf_current_op(void) {
+  return atomic_load(&hzf__ex.busy) ? (int)atomic_load(&hzf__ex.cur_op) : -1;
+}
+
+void hzf_report(FILE *f, const hzf_program_t *prog, const hzf_result_t *res, const char *replay) {
+  unsigned upto = res->op < prog->nops ? res->op : prog->nops;
+  fprintf(f, "\n==== hzfuzz: %s at op #%u of %u (%s_fuzzer, %u threads) ====\n", res->check,
+          res->op, prog->nops, prog->profile->name, prog->nthreads);
+  fprintf(f, "ops up to the failing one, as decoded (tools/repro shows what each did):\n");
+  unsigned first = upto > 300 ? upto - 300 : 0;
+  if (first) fprintf(f, "  ... %u earlier ops\n", first);
+  char what[160];
+  for (unsigned i = first; i <= upto && i < prog->nops; i++) {
+    hzf_describe(prog, i, what, sizeof what);
+    fprintf(f, "%s #%-4u %s\n", i == res->op ? ">" : " ", i, what);
+  }
+  if (res->op >= prog->nops) fprintf(f, "> (end of input: freeing every block, flushing, checking)\n");
+  fprintf(f, "check:    %s\nexpected: %s\nactual:   %s\n", res->check, res->expected, res->actual);
+  fprintf(f, "HZFUZZ-FINDING: %s op #%u: %s\n", res->check, res->op, res->actual);
+  if (replay) fprintf(f, "replay:   %s\n", replay);
+  fflush(f);
+}

@@ -1,0 +1,152 @@
+/* Running a decoded program against hz: the reference model, the op implementations
+ * and the executor that schedules them on real threads.
+ *
+ *   hzf_model.c   the shadow heap (every live block, its size, owner and fill byte) and
+ *                 the checks that compare hz with it
+ *   hzf_run_ops.c one function per op kind: do it, then check what hz did
+ *   hzf_exec.c    threads: the deterministic baton, the free-running mode, the watchdog,
+ *                 setup and teardown of one input, and the failure report
+ */
+#ifndef HZF_EXEC_H
+#define HZF_EXEC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/hz_debug.h"
+#include "fuzz/hzf_ops.h"
+
+#define HZF_MAX_LIVE 2048u  /* live blocks the model tracks; further allocations are skipped */
+#define HZF_MAX_LARGE 8u    /* live large blocks (each at least 2 MiB) */
+#define HZF_GRAVE 64u       /* recently freed addresses kept for stale-pointer ops */
+
+/* Exit code of the replay driver and tools when a check fails (the libFuzzer binary
+ * aborts instead, so libFuzzer saves the input). */
+#define HZF_EXIT_FINDING 86
+#define HZF_EXIT_HANG 87
+
+typedef enum {
+  HZF_MODE_BATON = 0, /* N threads, one op at a time by passing a baton: deterministic */
+  HZF_MODE_FREE,      /* the same per-thread op lists run concurrently between barriers */
+  HZF_MODE_DIRECT,    /* every op on the calling thread (exit becomes flush): the baseline */
+} hzf_mode_t;
+
+typedef struct {
+  hzf_mode_t mode;
+  bool unchecked;      /* skip the model's checks (contents, overlap, heap check): benchmark */
+  FILE *trace;         /* when set, one line per op with what it did */
+  unsigned hang_ms;    /* watchdog limit for one op; 0: HZF_HANG_MS or 10000 */
+  bool abort_on_hang;  /* libFuzzer: abort() so the input is saved as a crash */
+} hzf_options_t;
+
+typedef struct {
+  bool failed;
+  unsigned op;         /* index of the failing op; nops means the end-of-input teardown */
+  char check[40];      /* the model check that failed: "contents", "overlap", "heap-check" */
+  char expected[200];
+  char actual[300];
+  uint64_t ops_run;    /* ops executed (a burst counts each block) */
+} hzf_result_t;
+
+typedef struct {
+  uint32_t id;
+  unsigned char *p;
+  size_t req, cap;    /* requested and expected usable size */
+  uint8_t fill, thread, large;
+} hzf_block_t;
+
+typedef struct {
+  hzf_block_t b[HZF_MAX_LIVE];
+  unsigned n, nlarge;
+  uintptr_t grave[HZF_GRAVE];
+  unsigned ngrave, grave_pos;
+} hzf_model_t;
+
+struct hzf_exec_s;
+
+/* What one op sees while it runs. */
+typedef struct {
+  struct hzf_exec_s *ex;
+  hzf_model_t *m;
+  const hzf_op_t *op;
+  unsigned index, slot;
+  char note[256];
+  size_t note_len;
+} hzf_ctx_t;
+
+/* ---- model (hzf_model.c) -------------------------------------------------------- */
+void hzf_model_reset(hzf_model_t *m);
+/* Expected usable size of a request of `size` bytes aligned to `align` (16: malloc),
+ * and whether hz serves it as a large block. */
+size_t hzf_expected_usable(size_t size, size_t align, bool *large);
+/* Checks a new block (non-NULL, aligned, usable size, no overlap), fills it and adds it.
+ * The expected usable size follows from req and align. Returns its index or -1 (failure
+ * recorded, or the model is full and the block was given back). */
+int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed);
+void hzf_model_remove(hzf_model_t *m, unsigned i);
+/* Index of the pick-th live block, -1 when none. */
+int hzf_model_pick(const hzf_model_t *m, unsigned pick);
+/* Verifies block i's contents against its fill byte; false (and a failure) when damaged. */
+bool hzf_model_verify(hzf_ctx_t *c, unsigned i, const char *when);
+void hzf_model_fill(hzf_block_t *b);
+/* Does [p, p+n) overlap a live block other than `except`? Its index or -1. */
+int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except);
+void hzf_model_bury(hzf_model_t *m, const void *p);
+/* Whole-heap check, census against the model(s), every block's contents. */
+bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels);
+
+/* ---- faults seen by this thread (hzf_model.c) --------------------------------- */
+typedef struct {
+  unsigned count;
+  hz_fault_kind_t kind;
+  hz_op_t op;
+  const void *ptr;
+  char message[160];
+} hzf_faults_t;
+void hzf_faults_install(void);
+hzf_faults_t *hzf_faults(void); /* this thread's record; cleared before every op */
+/* The op must not have reported a fault. */
+bool hzf_expect_no_fault(hzf_ctx_t *c, const char *what);
+/* The op must have reported exactly one fault, of one of the kinds in `allowed`
+ * (a bit per hz_fault_kind_t). */
+bool hzf_expect_fault(hzf_ctx_t *c, unsigned allowed, hz_op_t op, const char *what);
+#define HZF_BIT(kind) (1u << (kind))
+
+/* ---- failures and notes (hzf_exec.c) ------------------------------------------ */
+__attribute__((format(printf, 4, 5))) void hzf_fail(hzf_ctx_t *c, const char *check,
+                                                    const char *expected, const char *fmt, ...);
+bool hzf_failed(const hzf_ctx_t *c);
+bool hzf_checking(const hzf_ctx_t *c);
+bool hzf_tracing(const hzf_ctx_t *c);
+bool hzf_free_running(const hzf_ctx_t *c);
+__attribute__((format(printf, 2, 3))) void hzf_note(hzf_ctx_t *c, const char *fmt, ...);
+/* Arena offset for traces, so a replay prints the same text in every process. */
+uintptr_t hzf_addr(const void *p);
+void hzf_count_ops(hzf_ctx_t *c, unsigned n);
+
+/* ---- ops (hzf_run_ops.c) ----------------------------------------------------- */
+/* Runs one op on the calling thread (which is the op's thread). Ops that involve every
+ * thread (REUSE's flushes, EXIT) have their per-thread halves called by the executor. */
+void hzf_op_run(hzf_ctx_t *c);
+/* REUSE, first half: free the blocks of the chosen scope. */
+void hzf_op_reuse_free(hzf_ctx_t *c);
+/* Thread flush with its check (every SLL empty afterwards). */
+void hzf_op_flush(hzf_ctx_t *c);
+/* Teardown: frees every live block, checking each. */
+void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m);
+
+/* ---- the executor (hzf_exec.c) ------------------------------------------------ */
+/* Decodes and runs one input. Returns 0, or 1 with the failure in *res. */
+int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_options_t *opt,
+            hzf_result_t *res);
+/* The program last decoded by hzf_run (for reports). */
+const hzf_program_t *hzf_last_program(void);
+/* The op running now, or -1 between inputs (for sanitizer death reports). */
+int hzf_current_op(void);
+/* Prints the decoded ops up to the failing one, the check, expected and actual, and the
+ * machine-readable line "HZFUZZ-FINDING: <check> op #<i> ...". */
+void hzf_report(FILE *f, const hzf_program_t *prog, const hzf_result_t *res, const char *replay);
+
+#endif /* HZF_EXEC_H */

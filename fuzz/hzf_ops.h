@@ -1,0 +1,107 @@
+/* The hzfuzz op language: bytes -> a program of allocator operations.
+ *
+ * Shared by every fuzz target, the replay driver and the tools, so one input means one
+ * program everywhere. The encoding (docs/FUZZING.md) is part of the corpus format:
+ *
+ *   byte 0          header: nthreads = min + b % (max - min + 1) for the target
+ *   then 5 bytes per op:
+ *     k             kind = profile->table[k] (each target weights the kinds)
+ *     s             thread = (s & 3) % nthreads; sel = s >> 2 (6 variant bits)
+ *     p             pick: which live block (p % live), class, or source
+ *     a0 a1         arg = a0 | a1 << 8 (size, count, offset...)
+ *
+ * Every byte string is a valid program: a short last op is padded with zeros, and
+ * every field is reduced modulo its range when it is used, so no input can make the
+ * harness itself fail.
+ */
+#ifndef HZF_OPS_H
+#define HZF_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HZF_OP_BYTES 5u
+#define HZF_MAX_THREADS 4u
+#define HZF_MAX_OPS 2048u
+
+typedef enum {
+  HZF_MALLOC = 0,  /* malloc, optionally a burst of many of one size */
+  HZF_CALLOC,      /* calloc; sel bit 5 asks for an overflowing nmemb * size */
+  HZF_MEMALIGN,    /* aligned_alloc, memalign, posix_memalign; valid and invalid alignments */
+  HZF_REALLOC,     /* grow, shrink, to 0, of NULL, to an absolute size */
+  HZF_FREE,        /* any, another thread's, own, or newest block; optionally a burst */
+  HZF_USABLE,      /* malloc_usable_size of a live block */
+  HZF_WRITE,       /* verify a block's contents and refill it with a new byte */
+  HZF_SLL_POP,     /* internal: pop blocks from this thread's TLS SLL (refilling it) */
+  HZF_SLL_PUSH,    /* internal: push own-slab live blocks onto this thread's TLS SLL */
+  HZF_SLL_SPLICE,  /* internal: take k blocks off a TLS SLL, maybe reverse, splice back */
+  HZF_SLL_DRAIN,   /* internal: hz_tcache_drain of one class */
+  HZF_FLUSH,       /* hz_thread_flush */
+  HZF_EXIT,        /* the thread exits (its slabs are abandoned) and a new one replaces it */
+  HZF_REUSE,       /* free a whole class (or everything), flush every thread: slabs go EMPTY */
+  HZF_FOREIGN,     /* free/realloc/usable_size of memory hz never gave out */
+  HZF_INTERIOR,    /* free/realloc/usable_size of an interior or misaligned address */
+  HZF_DOUBLE_FREE, /* free a block, then free/realloc/usable_size it again */
+  HZF_STALE,       /* free/realloc/usable_size through a stale pointer to a freed block */
+  HZF_CLASSIFY,    /* hz_classify of live, interior, misaligned, foreign, stale pointers */
+  HZF_CHECK,       /* whole-heap check and full content verification now */
+  HZF_KIND_COUNT
+} hzf_kind_t;
+
+typedef struct {
+  uint8_t kind;   /* hzf_kind_t */
+  uint8_t thread; /* 0 .. nthreads-1 */
+  uint8_t sel;    /* 6 variant bits */
+  uint8_t pick;
+  uint16_t arg;
+} hzf_op_t;
+
+/* A fuzz target's view of the language: which op kinds it draws, how often, and how
+ * many threads it runs. The weights are part of the corpus encoding: changing them
+ * re-maps the kind byte of every stored input of that target. */
+typedef struct {
+  const char *name; /* "tls_sll": the target is <name>_fuzzer, its corpus corpus/<name>_fuzzer */
+  uint8_t weights[HZF_KIND_COUNT];
+  uint8_t min_threads, max_threads;
+} hzf_profile_t;
+
+typedef struct {
+  const hzf_profile_t *profile;
+  unsigned nthreads;
+  unsigned nops;
+  hzf_op_t ops[HZF_MAX_OPS];
+} hzf_program_t;
+
+extern const hzf_profile_t hzf_profile_tls_sll, hzf_profile_alloc, hzf_profile_realloc,
+    hzf_profile_reuse, hzf_profile_ptag, hzf_profile_mt;
+/* NULL-terminated list of every profile. */
+extern const hzf_profile_t *const hzf_profiles[];
+/* By profile name, or by target name ("tls_sll" or "tls_sll_fuzzer"); NULL if none. */
+const hzf_profile_t *hzf_profile_find(const char *name);
+
+const char *hzf_kind_name(unsigned kind);
+/* The kind a k byte means for this profile. */
+unsigned hzf_kind_of_byte(const hzf_profile_t *p, uint8_t k);
+
+/* Decodes data into *out (never fails; at most HZF_MAX_OPS ops). */
+void hzf_decode(const hzf_profile_t *p, const uint8_t *data, size_t size, hzf_program_t *out);
+
+/* One line describing op i as decoded, without running it ("t1 free any #pick 7"). */
+void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n);
+
+/* The text form, one op a line: "t<thread> <kind> sel=<n> pick=<n> arg=<n>  # what".
+ * hzf_write_text prints it; hzf_parse_text turns it back into bytes (round trip). */
+void hzf_write_text(FILE *f, const hzf_program_t *prog);
+/* Returns the number of bytes written to out (at most cap), or -1 with a message in
+ * err naming the line. */
+long hzf_parse_text(const hzf_profile_t *p, const char *text, uint8_t *out, size_t cap,
+                    char *err, size_t errn);
+
+/* Size requested by a malloc-like op from its 2 size-mode bits and 16-bit arg: 0 a
+ * class boundary +-3, 1 tiny (0..256), 2 any slab size, 3 large (above 64 KiB). */
+size_t hzf_size_of(unsigned mode, unsigned arg);
+/* Burst length of malloc and free: 1, or 2..256 when sel bit 2 is set. */
+unsigned hzf_burst_of(unsigned sel);
+
+#endif /* HZF_OPS_H */

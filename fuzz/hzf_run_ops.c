@@ -1,0 +1,585 @@
+/* One function per op kind: do the call on the calling thread, then hold the result to
+ * the model. Fields are reduced modulo their ranges here, so every decoded op is valid;
+ * an op with nothing to act on (no live block, nothing freed yet) does nothing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/api.h"
+#include "fuzz/hzf_exec.h"
+
+/* Foreign memory: hz must report it and never write it. */
+static _Alignas(16) unsigned char hzf__global[64];
+static const _Alignas(16) char hzf__rodata[64] = "hzfuzz: read-only data, never hz's";
+
+/* Would a request of size/align be a large block while the model holds its maximum? */
+static bool hzf__large_full(const hzf_model_t *m, size_t size, size_t align) {
+  bool large;
+  hzf_expected_usable(size, align, &large);
+  return large && m->nlarge >= HZF_MAX_LARGE;
+}
+
+static hz_tcache_t *hzf__tc(hzf_ctx_t *c) {
+  hz_tcache_t *tc = hz_thread_cache();
+  if (!tc) hzf_fail(c, "thread-cache", "this thread can register with hz", "no thread cache");
+  return tc;
+}
+
+/* The three calls every misuse op can make with a bad pointer. Returns the result of
+ * realloc (which must be NULL) or NULL. */
+static void *hzf__bad_call(hzf_ctx_t *c, unsigned call, void *p, hz_op_t *op) {
+  hzf_faults()->count = 0;
+  switch (call & 3) {
+    case 1: {
+      *op = HZ_OP_REALLOC;
+      void *q = hz_realloc(p, 64);
+      if (q) hzf_fail(c, "misuse-result", "realloc of a bad pointer returns NULL",
+                      "returned +0x%zx", (size_t)hzf_addr(q));
+      return q;
+    }
+    case 2: {
+      *op = HZ_OP_USABLE_SIZE;
+      size_t u = hz_usable_size(p);
+      if (u) hzf_fail(c, "misuse-result", "usable_size of a bad pointer is 0", "returned %zu", u);
+      return NULL;
+    }
+    default:
+      *op = HZ_OP_FREE;
+      hz_free(p);
+      return NULL;
+  }
+}
+
+static void hzf__malloc(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  size_t size = hzf_size_of(o->sel, o->arg);
+  unsigned n = hzf_burst_of(o->sel), done = 0;
+  for (; done < n && !hzf_failed(c); done++) {
+    if (c->m->n == HZF_MAX_LIVE || hzf__large_full(c->m, size, 16)) break;
+    void *p = hz_malloc(size);
+    if (!hzf_expect_no_fault(c, "malloc")) return;
+    hzf_model_add(c, p, size, 16, false);
+  }
+  hzf_count_ops(c, done);
+}
+
+static void hzf__calloc(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  if (o->sel & 32) {
+    size_t elem = 3 + (o->arg & 0xff), nmemb = SIZE_MAX / elem + 1;
+    errno = 0;
+    void *p = hz_calloc(nmemb, elem);
+    if (p || errno != ENOMEM)
+      hzf_fail(c, "calloc-overflow", "NULL with errno ENOMEM when nmemb * size overflows",
+               "%s, errno %d", p ? "a block" : "NULL", errno);
+    if (p) hz_free(p);
+    hzf_expect_no_fault(c, "calloc");
+    return;
+  }
+  unsigned nm = 1 + ((o->sel >> 2) & 7);
+  size_t elem = hzf_size_of(o->sel, o->arg) / nm, req = elem * nm;
+  if (hzf__large_full(c->m, req, 16)) return;
+  void *p = hz_calloc(nm, elem);
+  if (!hzf_expect_no_fault(c, "calloc")) return;
+  hzf_model_add(c, p, req, 16, true);
+}
+
+static void hzf__memalign(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  size_t size = hzf_size_of(o->sel & 3, o->arg);
+  unsigned sh = o->pick % 23, fn = (o->sel >> 2) & 3;
+  bool invalid = (o->sel & 16) != 0;
+  size_t align = (size_t)1 << sh;
+  if (invalid) align = sh >= 4 ? (align | 8) : 24;
+  size_t eff = align; /* the alignment hz must honour when the call succeeds */
+  if (fn == 1 && invalid) for (eff = 16; eff < align; eff <<= 1) {}
+  bool must_fail = (fn == 0 && invalid) || (fn >= 2 && (invalid || align % sizeof(void *)));
+  if (!must_fail && hzf__large_full(c->m, size, eff)) return;
+  void *p = NULL;
+  int rc = 0;
+  errno = 0;
+  if (fn == 0) p = hz_aligned_alloc(align, size);
+  else if (fn == 1) p = hz_memalign(align, size);
+  else rc = hz_posix_memalign(&p, align, size);
+  if (!hzf_expect_no_fault(c, "aligned allocation")) return;
+  if (must_fail) {
+    bool ok = fn == 0 ? (p == NULL && errno == EINVAL) : (rc == EINVAL && p == NULL);
+    if (!ok) {
+      hzf_fail(c, "bad-alignment", "EINVAL for an invalid alignment",
+               "alignment %zu: result %s, rc %d, errno %d", align, p ? "a block" : "NULL", rc,
+               errno);
+      if (p) hz_free(p);
+    }
+    hzf_note(c, "EINVAL as expected");
+    return;
+  }
+  if (rc) {
+    hzf_fail(c, "null-result", "0 from posix_memalign", "rc %d for %zu aligned %zu", rc, size,
+             align);
+    return;
+  }
+  hzf_model_add(c, p, size, eff, false);
+}
+
+static void hzf__realloc(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  hzf_model_t *m = c->m;
+  int i = hzf_model_pick(m, o->pick);
+  if (i < 0 || (o->sel & 32)) {
+    size_t size = hzf_size_of(o->sel, o->arg);
+    if (hzf__large_full(m, size, 16)) return;
+    void *p = hz_realloc(NULL, size);
+    if (hzf_expect_no_fault(c, "realloc(NULL)")) hzf_model_add(c, p, size, 16, false);
+    return;
+  }
+  if (!hzf_model_verify(c, (unsigned)i, "before realloc")) return;
+  hzf_block_t *b = &m->b[i];
+  size_t old = b->req, ns;
+  if (o->sel & 4) ns = 0;
+  else if (o->sel & 8) {
+    size_t d = o->arg % 4096u;
+    ns = (o->sel & 16) ? (old > d ? old - d : 1) : old + d;
+  } else ns = hzf_size_of(o->sel, o->arg);
+  bool newlarge;
+  size_t newcap = hzf_expected_usable(ns, 16, &newlarge);
+  if (!b->large && newlarge && m->nlarge >= HZF_MAX_LARGE) return;
+  unsigned char *p = b->p;
+  void *q = hz_realloc(p, ns);
+  if (!hzf_expect_no_fault(c, "realloc")) return;
+  if (ns == 0) {
+    if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
+    hzf_note(c, "#%u freed", b->id);
+    hzf_model_remove(m, (unsigned)i);
+    return;
+  }
+  if (!q) {
+    hzf_fail(c, "null-result", "a block (the heap has memory to spare)", "NULL for %zu B", ns);
+    return;
+  }
+  size_t keep = old < ns ? old : ns;
+  /* In place, a slab block keeps its class (which an aligned allocation may have chosen
+   * above the size's own); a large block's usable size follows the new request. */
+  if (q == p && !b->large) newcap = b->cap, newlarge = false;
+  if (hzf_checking(c)) {
+    unsigned char *u = q;
+    for (size_t k = 0; k < keep; k++)
+      if (u[k] != b->fill) {
+        hzf_fail(c, "realloc-prefix", "the first min(old, new) bytes survive realloc",
+                 "block #%u %zu -> %zu B: byte %zu is 0x%02x, fill 0x%02x", b->id, old, ns, k,
+                 u[k], b->fill);
+        return;
+      }
+    size_t usable = hz_usable_size(q);
+    if (!hzf_expect_no_fault(c, "usable_size after realloc")) return;
+    if ((uintptr_t)q % 16 || usable < ns || usable != newcap) {
+      hzf_fail(c, "usable-size", "16-aligned, requested <= usable == the class (or extent) size",
+               "+0x%zx usable %zu for %zu B, expected %zu", (size_t)hzf_addr(q), usable, ns,
+               newcap);
+      return;
+    }
+    int ov = hzf_model_overlap(m, q, newcap, i);
+    if (ov >= 0) {
+      hzf_fail(c, "overlap", "a block disjoint from every live block",
+               "realloc result +0x%zx overlaps block #%u", (size_t)hzf_addr(q), m->b[ov].id);
+      return;
+    }
+  }
+  if (q != p) {
+    hzf_model_bury(m, p);
+    b->thread = (uint8_t)c->slot;
+  }
+  m->nlarge -= b->large;
+  b->p = q;
+  b->req = ns;
+  b->cap = newcap;
+  b->large = newlarge;
+  m->nlarge += b->large;
+  if (hzf_checking(c) && ns > keep) memset(b->p + keep, b->fill, ns - keep);
+  hzf_note(c, "#%u %s +0x%zx (%zu B)", b->id, q == p ? "in place" : "moved to",
+           (size_t)hzf_addr(q), ns);
+}
+
+/* Index of the block a free chooses: which 0 any, 1 another thread's, 2 own, 3 newest. */
+static int hzf__choose(const hzf_ctx_t *c, unsigned which, unsigned pick) {
+  const hzf_model_t *m = c->m;
+  if (!m->n) return -1;
+  if (which == 3) return (int)m->n - 1;
+  if (which == 1 || which == 2)
+    for (unsigned k = 0; k < m->n; k++) {
+      unsigned i = (pick + k) % m->n;
+      if ((m->b[i].thread != c->slot) == (which == 1)) return (int)i;
+    }
+  return (int)(pick % m->n);
+}
+
+static void hzf__free(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  unsigned n = hzf_burst_of(o->sel), done = 0;
+  for (; done < n && !hzf_failed(c); done++) {
+    int i = hzf__choose(c, o->sel & 3, o->pick + done);
+    if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before free")) break;
+    hzf_note(c, "#%u ", c->m->b[i].id);
+    hz_free(c->m->b[i].p);
+    if (!hzf_expect_no_fault(c, "free")) return;
+    hzf_model_remove(c->m, (unsigned)i);
+  }
+  hzf_count_ops(c, done);
+}
+
+static void hzf__usable(hzf_ctx_t *c) {
+  int i = hzf_model_pick(c->m, c->op->pick);
+  if (i < 0) return;
+  hzf_block_t *b = &c->m->b[i];
+  size_t u = hz_usable_size(b->p);
+  if (!hzf_expect_no_fault(c, "usable_size")) return;
+  if (u < b->req || u != b->cap)
+    hzf_fail(c, "usable-size", "requested <= usable == the class (or extent) size",
+             "block #%u (%zu B): usable %zu, expected %zu", b->id, b->req, u, b->cap);
+  hzf_note(c, "#%u -> %zu", b->id, u);
+}
+
+static void hzf__write(hzf_ctx_t *c) {
+  int i = hzf_model_pick(c->m, c->op->pick);
+  if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before write")) return;
+  hzf_block_t *b = &c->m->b[i];
+  b->fill = (uint8_t)(c->op->arg & 0xff);
+  if (hzf_checking(c)) hzf_model_fill(b);
+  else memset(b->p, b->fill, b->req < 64 ? b->req : 64);
+  hzf_note(c, "#%u fill 0x%02x", b->id, b->fill);
+}
+
+/* ---- the TLS SLL, driven through the internal API ------------------------------ */
+static void hzf__sll_valid(hzf_ctx_t *c, const hz_sll_t *l, unsigned cls) {
+  const char *why = hz_sll_validate(l);
+  if (!why && l->count > l->max) why = "count <= max";
+  if (why) hzf_fail(c, "sll", "a TLS SLL's count is its length and at most its bound",
+                    "class %u: %s (count %u, max %u)", cls, why, l->count, l->max);
+}
+
+static void hzf__sll_pop(hzf_ctx_t *c) {
+  hz_tcache_t *tc = hzf__tc(c);
+  if (!tc) return;
+  unsigned cls = c->op->pick % HZ_NUM_CLASSES, n = 1 + c->op->arg % 64u, done = 0;
+  hz_sll_t *l = &tc->sll[cls];
+  for (; done < n && c->m->n < HZF_MAX_LIVE && !hzf_failed(c); done++) {
+    if (!l->head && !hz_tcache_refill(tc, cls)) {
+      hzf_fail(c, "null-result", "a refill succeeds", "class %u refill failed", cls);
+      return;
+    }
+    void *b = hz_sll_pop(l);
+    hz_block_out(b, cls);
+    hzf_model_add(c, b, hz_class_size[cls], 16, false);
+  }
+  hzf_expect_no_fault(c, "sll pop");
+  hzf__sll_valid(c, l, cls);
+  hzf_count_ops(c, done);
+}
+
+static void hzf__sll_push(hzf_ctx_t *c) {
+  hz_tcache_t *tc = hzf__tc(c);
+  if (!tc) return;
+  hzf_model_t *m = c->m;
+  unsigned n = 1 + c->op->arg % 64u, done = 0;
+  for (; done < n && !hzf_failed(c); done++) {
+    int found = -1;
+    uint32_t tag = 0;
+    for (unsigned k = 0; k < m->n && found < 0; k++) {
+      unsigned i = (c->op->pick + done + k) % m->n;
+      if (m->b[i].large || !hz_in_arena(m->b[i].p)) continue;
+      tag = hz_ptag_get(m->b[i].p);
+      if (tag && HZ_TAG_OWNER(tag) == tc->tid) found = (int)i;
+    }
+    if (found < 0 || !hzf_model_verify(c, (unsigned)found, "before sll push")) break;
+    unsigned cls = HZ_TAG_CLASS(tag);
+    hz_sll_t *l = &tc->sll[cls];
+    if (l->count >= l->max) hz_tcache_drain(tc, cls, l->max / 2 ? l->max / 2 : 1);
+    hzf_note(c, "#%u ", m->b[found].id);
+    hz_block_in(m->b[found].p, cls);
+    hz_sll_push(l, m->b[found].p);
+    hzf_model_remove(m, (unsigned)found);
+    hzf__sll_valid(c, l, cls);
+  }
+  hzf_expect_no_fault(c, "sll push");
+  hzf_count_ops(c, done);
+}
+
+static void hzf__sll_splice(hzf_ctx_t *c) {
+  hz_tcache_t *tc = hzf__tc(c);
+  if (!tc) return;
+  unsigned cls = c->op->pick % HZ_NUM_CLASSES;
+  uint32_t want = 1 + c->op->arg % 256u;
+  hz_sll_t *l = &tc->sll[cls];
+  uint32_t before = l->count, expect = want < before ? want : before;
+  void *head, *tail;
+  uint32_t got = hz_sll_take(l, want, &head, &tail);
+  uint32_t len = 0;
+  void *last = NULL;
+  for (void *b = head; b && len <= got; b = hz_link_get(b)) last = b, len++;
+  if (got != expect || len != got || last != tail || l->count != before - got) {
+    hzf_fail(c, "sll", "take(n) detaches min(n, count) blocks as a NULL-terminated chain",
+             "class %u count %u take %u: got %u, chain %u, count after %u", cls, before, want,
+             got, len, l->count);
+    return;
+  }
+  if ((c->op->sel & 1) && got > 1) { /* reverse: the same blocks, in another order */
+    void *prev = NULL, *b = head;
+    while (b) {
+      void *next = hz_link_get(b);
+      hz_link_set(b, prev);
+      prev = b;
+      b = next;
+    }
+    tail = head;
+    head = prev;
+  }
+  if (got) hz_sll_splice(l, head, tail, got);
+  if (l->count != before)
+    hzf_fail(c, "sll", "splice restores the count", "class %u: %u -> %u", cls, before, l->count);
+  hzf__sll_valid(c, l, cls);
+  hzf_note(c, "class %u: %u of %u", cls, got, before);
+}
+
+static void hzf__sll_drain(hzf_ctx_t *c) {
+  hz_tcache_t *tc = hzf__tc(c);
+  if (!tc) return;
+  unsigned cls = c->op->pick % HZ_NUM_CLASSES;
+  uint32_t n = (c->op->sel & 1) ? UINT32_MAX : c->op->arg % 512u;
+  hz_sll_t *l = &tc->sll[cls];
+  uint32_t before = l->count, expect = before - (n < before ? n : before);
+  hz_tcache_drain(tc, cls, n);
+  hzf_expect_no_fault(c, "drain");
+  if (l->count != expect)
+    hzf_fail(c, "sll", "drain(n) removes min(n, count) blocks", "class %u: %u - %u left %u", cls,
+             before, n, l->count);
+  hzf__sll_valid(c, l, cls);
+  hzf_note(c, "class %u: %u -> %u", cls, before, l->count);
+}
+
+void hzf_op_flush(hzf_ctx_t *c) {
+  hz_thread_flush();
+  hzf_expect_no_fault(c, "flush");
+  if (hz_tc.tid == HZ_TID_NONE) return;
+  for (unsigned k = 0; k < HZ_NUM_CLASSES; k++)
+    if (hz_tc.sll[k].count || hz_tc.sll[k].head) {
+      hzf_fail(c, "flush", "every TLS SLL of the thread is empty after a flush",
+               "class %u holds %u blocks", k, hz_tc.sll[k].count);
+      return;
+    }
+}
+
+void hzf_op_reuse_free(hzf_ctx_t *c) {
+  hzf_model_t *m = c->m;
+  unsigned scope = c->op->sel & 3, cls = c->op->pick % HZ_NUM_CLASSES, n = 0;
+  for (unsigned i = m->n; i-- > 0 && !hzf_failed(c);) {
+    hzf_block_t *b = &m->b[i];
+    bool hit = scope == 3 || (scope == 2 && b->thread == c->slot) ||
+               (!b->large && (scope == 1 || hz_size_to_class_checked(b->cap) == (int)cls));
+    if (!hit || !hzf_model_verify(c, i, "before reuse")) continue;
+    hz_free(b->p);
+    if (!hzf_expect_no_fault(c, "free")) return;
+    hzf_model_remove(m, i);
+    n++;
+  }
+  hzf_note(c, "freed %u, then every thread flushes", n);
+  hzf_count_ops(c, n);
+}
+
+/* ---- misuse --------------------------------------------------------------------- */
+static void hzf__foreign(hzf_ctx_t *c) {
+  unsigned src = c->op->pick % 8, call = c->op->sel & 3;
+  _Alignas(16) unsigned char stack[64];
+  void *p = NULL, *map = NULL;
+  unsigned char *watch = NULL; /* bytes hz must not touch */
+  unsigned allowed = HZF_BIT(HZ_FAULT_FOREIGN);
+  switch (src) {
+    case 0: p = watch = malloc(64); break;
+    case 1: p = watch = stack; break;
+    case 2: p = watch = hzf__global; break;
+    case 3:
+      map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      p = watch = map == MAP_FAILED ? NULL : map;
+      break;
+    case 4: p = NULL; break;
+    case 5: /* the arena's last page: hz memory that was never handed out */
+      p = (void *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
+      allowed = HZF_BIT(HZ_FAULT_NOT_ALLOCATED);
+      break;
+    case 6: p = (void *)hzf__rodata; break;
+    default: p = (void *)(uintptr_t)0x7ff0deadbee0ull; break;
+  }
+  if (p && hz_in_arena(p) && src != 5) return; /* the wild address fell in the arena */
+  if (watch) memset(watch, 0x5C, 64);
+  if (!p) { /* NULL: free and usable_size are quiet no-ops; realloc is malloc */
+    if (call == 1) {
+      size_t size = hzf_size_of(1, c->op->arg);
+      void *q = hz_realloc(NULL, size);
+      if (hzf_expect_no_fault(c, "realloc(NULL)"))
+        hzf_model_add(c, q, size, 16, false);
+    } else {
+      hzf_faults()->count = 0;
+      if (call == 2 ? hz_usable_size(NULL) != 0 : (hz_free(NULL), 0))
+        hzf_fail(c, "misuse-result", "usable_size(NULL) == 0", "non-zero");
+      hzf_expect_no_fault(c, "free(NULL) or usable_size(NULL)");
+    }
+    return;
+  }
+  hz_op_t op;
+  hzf__bad_call(c, call, p, &op);
+  hzf_expect_fault(c, allowed, op, "foreign pointer");
+  if (watch)
+    for (unsigned k = 0; k < 64; k++)
+      if (watch[k] != 0x5C) {
+        hzf_fail(c, "foreign-write", "hz never writes memory it does not own",
+                 "byte %u of the foreign buffer changed", k);
+        break;
+      }
+  if (src == 0) free(p);
+  if (map) munmap(map, 4096);
+}
+
+/* An address inside live block b: interior (16-aligned) or misaligned. */
+static unsigned char *hzf__inside(const hzf_block_t *b, bool misaligned, unsigned arg,
+                                  hz_fault_kind_t *kind) {
+  size_t off, cap = b->cap < 16 ? 16 : b->cap; /* a large block of 0 bytes has a page */
+  if (misaligned || cap < 32) {
+    off = 1 + arg % 15u + 16 * ((arg >> 4) % (cap / 16));
+    *kind = HZ_FAULT_MISALIGNED;
+  } else {
+    off = 16 * (1 + arg % (cap / 16 - 1));
+    *kind = HZ_FAULT_INTERIOR;
+  }
+  return b->p + off;
+}
+
+static void hzf__interior(hzf_ctx_t *c) {
+  int i = hzf_model_pick(c->m, c->op->pick);
+  if (i < 0) return;
+  hz_fault_kind_t kind;
+  unsigned char *q = hzf__inside(&c->m->b[i], c->op->sel & 4, c->op->arg, &kind);
+  hz_op_t op;
+  hzf__bad_call(c, c->op->sel, q, &op);
+  if (hzf_expect_fault(c, HZF_BIT(kind), op, "interior or misaligned pointer"))
+    hzf_model_verify(c, (unsigned)i, "after a rejected interior free");
+}
+
+static void hzf__double_free(hzf_ctx_t *c) {
+  int i = hzf_model_pick(c->m, c->op->pick);
+  if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before free")) return;
+  void *p = c->m->b[i].p;
+  hzf_note(c, "#%u ", c->m->b[i].id);
+  hz_free(p);
+  if (!hzf_expect_no_fault(c, "first free")) return;
+  hzf_model_remove(c->m, (unsigned)i);
+  hz_op_t op;
+  hzf__bad_call(c, c->op->sel, p, &op);
+  hzf_expect_fault(c, HZF_BIT(HZ_FAULT_DOUBLE_FREE) | HZF_BIT(HZ_FAULT_NOT_ALLOCATED), op,
+                   "second free of a block");
+}
+
+static void hzf__stale(hzf_ctx_t *c) {
+  hzf_model_t *m = c->m;
+  if (!m->ngrave) return;
+  void *p = (void *)m->grave[c->op->pick % m->ngrave];
+  int live = hzf_model_overlap(m, p, 1, -1);
+  if (live >= 0) { /* reused since: a free through it would be a correct free */
+    hzf_note(c, "+0x%zx is inside live block #%u now: skipped", (size_t)hzf_addr(p),
+             m->b[live].id);
+    return;
+  }
+  hz_op_t op;
+  hzf__bad_call(c, c->op->sel, p, &op);
+  hzf_expect_fault(c, HZF_BIT(HZ_FAULT_DOUBLE_FREE) | HZF_BIT(HZ_FAULT_NOT_ALLOCATED) |
+                          HZF_BIT(HZ_FAULT_INTERIOR), op, "stale pointer");
+}
+
+static void hzf__classify(hzf_ctx_t *c) {
+  hzf_model_t *m = c->m;
+  unsigned what = c->op->sel & 7;
+  if (what >= 6) what -= 6;
+  int i = hzf_model_pick(m, c->op->pick);
+  const void *p = NULL, *block = NULL;
+  unsigned allowed = 0; /* a bit per hz_ptr_kind_t */
+  size_t size = 0;
+  _Alignas(16) unsigned char stack[32];
+  if (what <= 2 && i < 0) return;
+  if (what == 0) {
+    p = block = m->b[i].p;
+    size = m->b[i].cap;
+    allowed = 1u << (m->b[i].large ? HZ_PTR_LARGE : HZ_PTR_SMALL);
+  } else if (what <= 2) {
+    hz_fault_kind_t fk;
+    p = hzf__inside(&m->b[i], what == 2, c->op->arg, &fk);
+    block = m->b[i].p;
+    allowed = 1u << (fk == HZ_FAULT_INTERIOR ? HZ_PTR_INTERIOR : HZ_PTR_MISALIGNED);
+  } else if (what == 3) {
+    const void *srcs[3] = {stack, hzf__global, hzf__rodata};
+    p = srcs[c->op->pick % 3];
+    allowed = 1u << HZ_PTR_FOREIGN;
+  } else if (what == 4) {
+    if (!m->ngrave || hzf_free_running(c)) return;
+    p = (void *)m->grave[c->op->pick % m->ngrave];
+    if (hzf_model_overlap(m, p, 1, -1) >= 0) return;
+    allowed = 1u << HZ_PTR_FREE | 1u << HZ_PTR_UNALLOCATED | 1u << HZ_PTR_INTERIOR;
+  } else {
+    p = (void *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
+    allowed = 1u << HZ_PTR_UNALLOCATED;
+  }
+  hz_ptr_info_t info = hz_classify(p);
+  hzf_expect_no_fault(c, "classify");
+  bool ok = (allowed >> info.kind) & 1;
+  if (ok && block && info.block != block) ok = false;
+  if (ok && size && info.block_size != size) ok = false;
+  if (ok && what == 0 && !m->b[i].large && info.size_class != hz_size_to_class_checked(size))
+    ok = false;
+  if (!ok)
+    hzf_fail(c, "classify", "the pointer's kind, containing block and size",
+             "%s pointer +0x%zx: kind %s, block +0x%zx (want +0x%zx), size %zu (want %zu), "
+             "class %d", what == 0 ? "live" : what <= 2 ? "inner" : "other",
+             (size_t)hzf_addr(p), hz_ptr_kind_name(info.kind), (size_t)hzf_addr(info.block),
+             (size_t)hzf_addr(block), info.block_size, size, info.size_class);
+  hzf_note(c, "+0x%zx is %s", (size_t)hzf_addr(p), hz_ptr_kind_name(info.kind));
+}
+
+void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m) {
+  hzf_model_t *saved = c->m;
+  c->m = m;
+  hzf_faults()->count = 0;
+  while (m->n && !hzf_failed(c)) {
+    unsigned i = m->n - 1;
+    if (!hzf_model_verify(c, i, "at the end of the input")) break;
+    hz_free(m->b[i].p);
+    if (!hzf_expect_no_fault(c, "free at the end of the input")) break;
+    hzf_model_remove(m, i);
+  }
+  c->m = saved;
+}
+
+void hzf_op_run(hzf_ctx_t *c) {
+  hzf_faults()->count = 0;
+  switch (c->op->kind) {
+    case HZF_MALLOC: hzf__malloc(c); return;
+    case HZF_CALLOC: hzf__calloc(c); break;
+    case HZF_MEMALIGN: hzf__memalign(c); break;
+    case HZF_REALLOC: hzf__realloc(c); break;
+    case HZF_FREE: hzf__free(c); return;
+    case HZF_USABLE: hzf__usable(c); break;
+    case HZF_WRITE: hzf__write(c); break;
+    case HZF_SLL_POP: hzf__sll_pop(c); return;
+    case HZF_SLL_PUSH: hzf__sll_push(c); return;
+    case HZF_SLL_SPLICE: hzf__sll_splice(c); break;
+    case HZF_SLL_DRAIN: hzf__sll_drain(c); break;
+    case HZF_FLUSH: hzf_op_flush(c); break;
+    case HZF_FOREIGN: hzf__foreign(c); break;
+    case HZF_INTERIOR: hzf__interior(c); break;
+    case HZF_DOUBLE_FREE:
+      if (!hzf_free_running(c)) hzf__double_free(c);
+      break;
+    case HZF_STALE:
+      if (!hzf_free_running(c)) hzf__stale(c);
+      break;
+    case HZF_CLASSIFY: hzf__classify(c); break;
+    default: break; /* EXIT, REUSE, CHECK: the executor's */
+  }
+  hzf_count_ops(c, 1);
+}

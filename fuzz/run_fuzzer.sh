@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `bazel run //fuzz:<target> [-- libFuzzer flags]`: fuzzes one target from its seed corpus.
+#
+# Copies corpus/<target>/ into out/fuzz/<target>/corpus/ in the workspace (new inputs
+# accumulate there across runs), writes findings to out/fuzz/<target>/crashes/, and runs
+# for -max_total_time=600 unless a budget (-max_total_time or -runs) is given.
+# Arguments from the BUILD file: target name, fuzzer binary, seed corpus folder, dictionary
+# (or "-"); then the user's libFuzzer flags.
+set -euo pipefail
+
+target=$1 bin=$2 seeds=$3 dict=$4
+shift 4
+
+if [ ! -x "$bin" ]; then
+  echo "hzfuzz: fuzzer binary $bin is missing; build it with bazel build //fuzz:${target}_bin" >&2
+  exit 2
+fi
+if [ ! -d "$seeds" ] || [ -z "$(ls -A "$seeds" 2>/dev/null)" ]; then
+  echo "hzfuzz: the seed corpus folder corpus/$target/ is missing or empty;" \
+       "add at least one input (see docs/FUZZING.md)" >&2
+  exit 2
+fi
+
+ws=${BUILD_WORKSPACE_DIRECTORY:-$PWD}
+out=$ws/out/fuzz/$target
+mkdir -p "$out/corpus" "$out/crashes"
+# Seeds the fuzzer has not seen yet; -n keeps what earlier runs found.
+for f in "$seeds"/*; do
+  case $f in *.txt) continue ;; esac
+  cp -n "$f" "$out/corpus/" 2>/dev/null || true
+done
+
+budget=(-max_total_time=600)
+for a in "$@"; do
+  case $a in -max_total_time=* | -runs=*) budget=() ;; esac
+done
+dict_flag=()
+if [ "$dict" != "-" ] && [ -s "$dict" ]; then dict_flag=(-dict="$(pwd)/$dict"); fi
+
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+echo "hzfuzz: fuzzing $target (seeds: corpus/$target/, $(ls "$out/corpus" | wc -l) inputs in the working corpus)"
+echo "hzfuzz: new inputs -> $out/corpus/"
+echo "hzfuzz: findings   -> $out/crashes/ (each prints 'HZFUZZ-FINDING: ...' and its op trace)"
+echo "hzfuzz: replay one -> bazel run //tools:repro -- --target $target $out/crashes/<file>"
+cd "$out" # libFuzzer's -jobs logs (fuzz-N.log) land here, not in the runfiles tree
+exec "$bin" -artifact_prefix="$out/crashes/" -max_len=2048 -timeout=60 -print_final_stats=1 \
+  "${dict_flag[@]}" "${budget[@]}" "$@" "$out/corpus"

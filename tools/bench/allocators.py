@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Runs every benchmark workload under hz and its peers in the same run, and prints the
+comparison table.
+
+Each (workload, allocator) pair is one fresh process of the `bench` driver, with the
+allocator LD_PRELOADed (glibc: nothing preloaded). Repetitions are interleaved: every
+repetition runs every workload under every allocator, in an order rotated per
+repetition, so slow drift of the machine hits all allocators alike. The table holds the
+median throughput and the median peak RSS (VmHWM, read by the driver at its end).
+
+hz is measured as users run it: the release build of libhz_preload.so. The "detection
+off" column preloads libhz_preload_nosecure.so, the same core with misuse detection
+compiled out (HZ_SECURE=0).
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+# name, library, Debian package that provides it
+PEERS = [
+    ("glibc", None, "libc6"),
+    ("mimalloc", LIBDIR + "/libmimalloc.so.2", "libmimalloc2.0"),
+    ("jemalloc", LIBDIR + "/libjemalloc.so.2", "libjemalloc2"),
+    ("tcmalloc", LIBDIR + "/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
+]
+WORKLOADS = [
+    "small-uniform", "small-app", "medium-uniform", "medium-app", "mixed-uniform",
+    "mixed-app", "small-uniform-2t", "small-app-2t", "medium-uniform-2t", "medium-app-2t",
+    "mixed-uniform-2t", "mixed-app-2t", "remote-0", "remote-50", "remote-90", "realloc",
+]
+# Where the target "hz at least as fast as every peer" applies.
+TARGET_PREFIXES = ("small", "mixed")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bazel run //tools/bench:allocators --",
+        description="hz against glibc, mimalloc, jemalloc and tcmalloc, in one run.")
+    p.add_argument("--bench", required=True, help=argparse.SUPPRESS)
+    p.add_argument("--hz", required=True, help=argparse.SUPPRESS)
+    p.add_argument("--hz-nodetect", required=True, help=argparse.SUPPRESS)
+    p.add_argument("--quick", action="store_true",
+                   help="2,000,000 iterations and 3 repetitions (about a minute)")
+    p.add_argument("--reps", type=int, help="repetitions (default 5; 3 with --quick)")
+    p.add_argument("--iters", type=int,
+                   help="iterations per thread (default 20,000,000; 2,000,000 with --quick)")
+    p.add_argument("--workloads", help="comma-separated subset of: " + ", ".join(WORKLOADS))
+    p.add_argument("--markdown", metavar="FILE",
+                   help="also write the tables, with date and machine, to FILE")
+    a = p.parse_args(argv)
+    a.reps = a.reps if a.reps is not None else (3 if a.quick else 5)
+    a.iters = a.iters if a.iters is not None else (2_000_000 if a.quick else 20_000_000)
+    if a.reps < 1 or a.iters < 1:
+        p.error("--reps and --iters must be positive")
+    if a.workloads:
+        a.workloads = a.workloads.split(",")
+        unknown = [w for w in a.workloads if w not in WORKLOADS]
+        if unknown:
+            p.error("unknown workload(s): %s (known: %s)" % (", ".join(unknown), ", ".join(WORKLOADS)))
+    else:
+        a.workloads = list(WORKLOADS)
+    return a
+
+
+def run_one(bench, workload, iters, preload, expect):
+    """One process; returns (Mops/s, peak RSS in MiB)."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    proc = subprocess.run([bench, "--iters", str(iters), workload], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    if proc.returncode != 0:
+        sys.exit("bench %s under %s failed (status %d):\n%s" %
+                 (workload, preload or "glibc", proc.returncode, err))
+    fields = dict(kv.split("=", 1) for kv in out.split())
+    if expect not in os.path.basename(fields.get("malloc", "")):
+        sys.exit("bench %s: malloc came from %s, expected %s: the preload did not take effect"
+                 % (workload, fields.get("malloc"), expect))
+    return float(fields["mops"]), int(fields["hwm_kib"]) / 1024.0
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d CPUs, Linux %s" % (model, os.cpu_count() or 0, platform.release())
+
+
+def fmt_ratio(a, b):
+    return "%.2fx" % (a / b) if a and b else "n/a"
+
+
+def tables(workloads, allocs, res):
+    """Markdown tables: throughput with hz/peer ratios, peak RSS, detection cost."""
+    peers = [a for a in allocs if a not in ("hz", "hz-nodetect")]
+    lines = []
+    lines.append("Throughput, median Mops/s (higher is better), and hz/peer:")
+    lines.append("")
+    lines.append("| workload | hz | " + " | ".join(peers) + " | " +
+                 " | ".join("hz/" + p for p in peers) + " |")
+    lines.append("|---" * (2 + 2 * len(peers)) + "|")
+    for w in workloads:
+        hz = res[w]["hz"][0]
+        cells = ["%.1f" % res[w][p][0] if res[w][p][0] else "n/a" for p in peers]
+        ratios = []
+        for p in peers:
+            r = fmt_ratio(hz, res[w][p][0])
+            if res[w][p][0] and hz < res[w][p][0]:
+                r = "**%s**" % r  # hz slower: bold
+            ratios.append(r)
+        lines.append("| %s | %.1f | %s | %s |" % (w, hz, " | ".join(cells), " | ".join(ratios)))
+    lines.append("")
+    lines.append("Peak RSS, median MiB (lower is better):")
+    lines.append("")
+    lines.append("| workload | hz | " + " | ".join(peers) + " |")
+    lines.append("|---" * (2 + len(peers)) + "|")
+    for w in workloads:
+        cells = ["%.1f" % res[w][a][1] if res[w][a][0] else "n/a" for a in ["hz"] + peers]
+        lines.append("| %s | %s |" % (w, " | ".join(cells)))
+    lines.append("")
+    lines.append("Cost of misuse detection (HZ_SECURE=1 against HZ_SECURE=0), median Mops/s:")
+    lines.append("")
+    lines.append("| workload | hz | hz, detection off | detection on / off |")
+    lines.append("|---|---|---|---|")
+    for w in workloads:
+        on, off = res[w]["hz"][0], res[w]["hz-nodetect"][0]
+        lines.append("| %s | %.1f | %.1f | %s |" % (w, on, off, fmt_ratio(on, off)))
+    lines.append("")
+    slower = []
+    for w in workloads:
+        if not w.startswith(TARGET_PREFIXES):
+            continue
+        for p in peers:
+            if res[w][p][0] and res[w]["hz"][0] < res[w][p][0]:
+                slower.append("%s: hz %.1f < %s %.1f (%s)" % (
+                    w, res[w]["hz"][0], p, res[w][p][0], fmt_ratio(res[w]["hz"][0], res[w][p][0])))
+    if slower:
+        lines.append("Target (hz at least as fast as every peer on small and mixed) NOT met:")
+        lines.extend("- " + s for s in slower)
+    else:
+        lines.append("Target met: hz at least as fast as every peer on every small and mixed workload.")
+    return "\n".join(lines)
+
+
+def main(argv):
+    a = parse_args(argv)
+    for path, what in ((a.bench, "bench driver"), (a.hz, "libhz_preload.so"),
+                       (a.hz_nodetect, "libhz_preload_nosecure.so")):
+        if not os.path.isfile(path):
+            sys.exit("allocators: %s not found at %s (build it with bazel)" % (what, path))
+    # allocator name -> (library to preload or None, substring of the malloc provider)
+    allocs = {"hz": (os.path.abspath(a.hz), "libhz_preload.so"),
+              "hz-nodetect": (os.path.abspath(a.hz_nodetect), "libhz_preload_nosecure.so")}
+    for name, lib, pkg in PEERS:
+        if lib is None:
+            allocs[name] = (None, "libc.so")
+        elif os.path.isfile(lib):
+            allocs[name] = (lib, os.path.basename(lib))
+        else:
+            print("allocators: %s not found at %s: install the Debian package %s;"
+                  " skipping the %s column" % (name, lib, pkg, name), file=sys.stderr)
+    names = list(allocs)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print("hz allocator benchmark, %s, on %s" % (when, machine()))
+    print("%d iterations per thread, %d interleaved repetitions, allocators: %s"
+          % (a.iters, a.reps, ", ".join(names)), flush=True)
+
+    samples = {w: {n: [] for n in names} for w in a.workloads}
+    for rep in range(a.reps):
+        for wi, w in enumerate(a.workloads):
+            k = (rep + wi) % len(names)
+            for n in names[k:] + names[:k]:
+                lib, expect = allocs[n]
+                samples[w][n].append(run_one(a.bench, w, a.iters, lib, expect))
+        print("repetition %d/%d done" % (rep + 1, a.reps), file=sys.stderr, flush=True)
+
+    res = {w: {} for w in a.workloads}
+    for w in a.workloads:
+        for n, _, _ in [(x, 0, 0) for x in ["hz", "hz-nodetect"]] + PEERS:
+            s = samples[w].get(n)
+            res[w][n] = ((statistics.median(x[0] for x in s), statistics.median(x[1] for x in s))
+                         if s else (0.0, 0.0))
+    shown = [n for n in ["hz", "hz-nodetect"] + [p[0] for p in PEERS] if n in allocs]
+    table = tables(a.workloads, shown, res)
+    print()
+    print(table)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write("Measured %s on %s.\n%d iterations per thread, %d interleaved repetitions; "
+                    "medians.\n\n%s\n" % (when, machine(), a.iters, a.reps, table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,65 @@
+/* bazel run //tools:decode -- [--target T] FILE...
+ *        bazel run //tools:decode -- [--target T] --encode IN.ops OUT
+ *
+ * Prints the op list of an input in the text form (one op a line, with what it does),
+ * which `--encode` (and every replay driver, for files ending in .ops) turns back into
+ * the same bytes. The target defaults to the one the path names, else alloc_fuzzer:
+ * the kind byte of an op means different kinds for different targets.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz/hzf_input.h"
+
+static int hzf__usage(const char *why) {
+  if (why) fprintf(stderr, "decode: %s\n", why);
+  fprintf(stderr, "usage: decode [--target T] FILE...\n"
+                  "       decode [--target T] --encode IN.ops OUT\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const hzf_profile_t *forced = NULL;
+  int encode = 0, first = 1;
+  for (; first < argc && argv[first][0] == '-'; first++) {
+    if (strcmp(argv[first], "--target") == 0 && first + 1 < argc) {
+      if (!(forced = hzf_profile_find(argv[++first]))) return hzf__usage("unknown target");
+    } else if (strcmp(argv[first], "--encode") == 0) {
+      encode = 1;
+    } else {
+      return hzf__usage("unknown flag");
+    }
+  }
+  if (first == argc) return hzf__usage("no input file given");
+  if (encode && argc - first != 2) return hzf__usage("--encode takes IN.ops and OUT");
+  int rc = 0;
+  for (int i = first; i < argc; i++) {
+    const char *path = argv[i];
+    const hzf_profile_t *p = forced ? forced : hzf_profile_of_path(path);
+    if (!p) p = &hzf_profile_alloc;
+    uint8_t *data;
+    char err[512];
+    long n = hzf_read_input(p, path, &data, err, sizeof err);
+    if (n < 0) {
+      fprintf(stderr, "decode: %s\n", err);
+      return 2;
+    }
+    if (encode) {
+      FILE *f = fopen(argv[i + 1], "wb");
+      if (!f || fwrite(data, 1, (size_t)n, f) != (size_t)n || fclose(f) != 0) {
+        fprintf(stderr, "decode: %s: cannot write\n", argv[i + 1]);
+        return 2;
+      }
+      free(data);
+      return 0;
+    }
+    hzf_program_t *prog = malloc(sizeof *prog);
+    hzf_decode(p, data, (size_t)n, prog);
+    if (argc - first > 1) printf("## %s\n", path);
+    hzf_write_text(stdout, prog);
+    free(prog);
+    free(data);
+  }
+  return rc;
+}
