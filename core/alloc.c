@@ -43,7 +43,8 @@ HZ_EXPORT void *hz_calloc(size_t nmemb, size_t size) {
   if (total > HZ_MEDIUM_MAX) return hz__large(total, HZ_MIN_ALIGN, true);
   void *p = hz_malloc_fast(total);
   /* Slab blocks are recycled, never known to be zero: clear what was asked for. */
-  if (p) memset(p, 0, total);
+  if (p && !HZ_BUG(HZ_BUG_CALLOC_DIRTY, total > sizeof(void *) && *(void **)p == NULL))
+    memset(p, 0, total);
   return p;
 }
 

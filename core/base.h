@@ -18,6 +18,7 @@
 
 #include "core/config.h"
 #include "core/hz_debug.h"
+#include "core/seed_bugs.h"
 
 #define HZ_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HZ_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -129,7 +130,9 @@ __attribute__((noreturn, cold)) void hz_panic(const char *file, int line, const 
 #define HZ_MARK_QUEUED ((uintptr_t)2)
 extern uintptr_t hz_free_mark;
 static inline bool hz_mark_is_free(const void *block) {
-  return (hz_mark_get(block) & ~HZ_MARK_QUEUED) == hz_free_mark;
+  uintptr_t mark = hz_mark_get(block);
+  if (HZ_BUG(HZ_BUG_REMOTE_TWICE, mark == (hz_free_mark | HZ_MARK_QUEUED))) return false;
+  return (mark & ~HZ_MARK_QUEUED) == hz_free_mark;
 }
 
 /* Slow-path event counters (hz_stats_t): relaxed global adds, never on a fast path. */

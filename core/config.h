@@ -59,6 +59,9 @@
 #define HZ_LARGE_CACHE_BYTES (64u * 1024u * 1024u)
 #endif
 
+/* HZ_SEED_BUG: 0 (default) or one HZ_BUG_<NAME> of core/seed_bugs.h, which re-introduces
+ * that one known bug for tools/bugzoo to prove the suite catches it. Never for real use. */
+
 /* ---- derived; do not set ---------------------------------------------------- */
 #define HZ_PAGE_SHIFT 12
 #define HZ_PAGE_SIZE ((size_t)1 << HZ_PAGE_SHIFT)

@@ -27,6 +27,7 @@ HZ_CORE_HDRS = [
     "os.h",
     "pagemap.h",
     "remote.h",
+    "seed_bugs.h",
     "sizeclass.h",
     "slab.h",
     "tcache.h",

@@ -8,6 +8,7 @@
 
 #include "core/base.h"
 #include "core/os.h"
+#include "core/seed_bugs.h"
 
 uintptr_t hz_free_mark = 0x5A5A5A5A5A5A5A59ull; /* replaced by a random value at init */
 hz_counters_t hz_counters;
@@ -111,4 +112,54 @@ void hz_get_stats(hz_stats_t *out) {
   HZ_READ(abandons); HZ_READ(slab_inits); HZ_READ(slab_releases); HZ_READ(superslabs_taken);
   HZ_READ(superslabs_released); HZ_READ(large_allocs); HZ_READ(large_frees); HZ_READ(faults);
 #undef HZ_READ
+}
+
+/* ---- seeded bugs ---------------------------------------------------------------- */
+static _Atomic uint64_t hz__bug_reached, hz__bug_triggered;
+
+#define HZ__BUG_NAME(id, name, what) [id] = #name,
+#define HZ__BUG_WHAT(id, name, what) [id] = what,
+static const char *const hz__bug_names[HZ_BUG_COUNT] = {"none", HZ_SEED_BUG_LIST(HZ__BUG_NAME)};
+static const char *const hz__bug_whats[HZ_BUG_COUNT] = {"", HZ_SEED_BUG_LIST(HZ__BUG_WHAT)};
+#undef HZ__BUG_NAME
+#undef HZ__BUG_WHAT
+
+static void hz__put_dec(hz__line_t *l, uint64_t v) {
+  char num[24];
+  int i = (int)sizeof num - 1;
+  num[i] = 0;
+  do num[--i] = (char)('0' + v % 10); while ((v /= 10) && i > 0);
+  hz__put(l, num + i);
+}
+
+bool hz_seed_bug_log(bool cond) {
+  atomic_fetch_add_explicit(&hz__bug_reached, 1, memory_order_relaxed);
+  /* The first trigger is announced at once: a crash may follow before any report. */
+  if (cond && atomic_fetch_add_explicit(&hz__bug_triggered, 1, memory_order_relaxed) == 0) {
+    hz__line_t l = {.n = 0};
+    hz__put(&l, "hz-seed-bug: ");
+    hz__put(&l, hz__bug_names[HZ_SEED_BUG]);
+    hz__put(&l, " triggered for the first time\n");
+    hz_os_write_stderr(l.buf, l.n);
+  }
+  return cond;
+}
+
+hz_seed_bug_info_t hz_seed_bug_info(void) {
+  hz_seed_bug_info_t info = {HZ_SEED_BUG, hz__bug_names[HZ_SEED_BUG], hz__bug_whats[HZ_SEED_BUG],
+                             atomic_load(&hz__bug_reached), atomic_load(&hz__bug_triggered)};
+  return info;
+}
+
+void hz_seed_bug_print(void) {
+  if (HZ_SEED_BUG == HZ_BUG_NONE) return;
+  hz__line_t l = {.n = 0};
+  hz__put(&l, "hz-seed-bug: ");
+  hz__put(&l, hz__bug_names[HZ_SEED_BUG]);
+  hz__put(&l, " reached ");
+  hz__put_dec(&l, atomic_load(&hz__bug_reached));
+  hz__put(&l, " triggered ");
+  hz__put_dec(&l, atomic_load(&hz__bug_triggered));
+  hz__put(&l, "\n");
+  hz_os_write_stderr(l.buf, l.n);
 }

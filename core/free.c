@@ -105,8 +105,18 @@ static void hz__free_foreign(void *p) {
 
 void hz_free_slow(void *p) {
   if (!p) return;
-  if (!hz_in_arena(p)) {
+  if (!hz_in_arena(p) || HZ_BUG(HZ_BUG_TAG0_FOREIGN, hz_ptag_get(p) == 0)) {
     hz__free_foreign(p);
+    return;
+  }
+  hz_tcache_t *tc = &hz_tc;
+  uint32_t tag = hz_ptag_get(p);
+  if (HZ_BUG(HZ_BUG_DF_SLOW_PATH, HZ_TAG_OWNER(tag) == tc->tid &&
+                                      tc->sll[HZ_TAG_CLASS(tag)].count >= tc->sll[HZ_TAG_CLASS(tag)].max)) {
+    hz_sll_t *l = &tc->sll[HZ_TAG_CLASS(tag)];
+    hz_tcache_drain(tc, HZ_TAG_CLASS(tag), l->max / 2 ? l->max / 2 : 1);
+    hz_block_in(p, HZ_TAG_CLASS(tag));
+    hz_sll_push(l, p);
     return;
   }
   hz_where_t w = hz_locate(p, false);
@@ -118,15 +128,20 @@ void hz_free_slow(void *p) {
     hz_report(&w, p, HZ_OP_FREE);
     return;
   }
-  hz_tcache_t *tc = &hz_tc;
-  if (w.owner != tc->tid) {
+  if (w.owner != tc->tid &&
+      !HZ_BUG(HZ_BUG_REMOTE_OWN_SLL, tc->tid != HZ_TID_NONE && tc->sll[w.cls].count < tc->sll[w.cls].max)) {
     hz_remote_free(w.slab, p, w.cls);
     return;
   }
   /* Ours, and the fast path declined: the list is at its bound (or the marker was a
    * false alarm). Drain half, then cache the block. */
   hz_sll_t *l = &tc->sll[w.cls];
-  if (l->count >= l->max) hz_tcache_drain(tc, w.cls, l->max / 2 ? l->max / 2 : 1);
+  if (l->count >= l->max) {
+    uint32_t half = l->max / 2 ? l->max / 2 : 1;
+    void *head, *tail;
+    if (HZ_BUG(HZ_BUG_OVERFLOW_LEAKS, true)) hz_sll_take(l, half, &head, &tail);
+    else hz_tcache_drain(tc, w.cls, half);
+  }
   hz_block_in(p, w.cls);
   hz_sll_push(l, p);
   HZ_ASSERT_EXPENSIVE(HZ_DEBUG < 3 || hz_tcache_validate(tc) == NULL);
@@ -143,6 +158,9 @@ HZ_EXPORT size_t hz_usable_size(const void *p) {
     return 0;
   }
   hz_where_t w = hz_locate(p, false);
+  if (HZ_BUG(HZ_BUG_USABLE_OVER, w.kind == HZ_PTR_SMALL && w.cls > HZ_CLASS_PAGE_BASE &&
+                                     w.cls + 1 < HZ_NUM_CLASSES))
+    return hz_class_size[w.cls + 1];
   if (w.kind == HZ_PTR_SMALL || w.kind == HZ_PTR_LARGE) return w.size;
   hz_report(&w, p, HZ_OP_USABLE_SIZE);
   return 0;
@@ -173,7 +191,7 @@ HZ_EXPORT void *hz_realloc(void *p, size_t size) {
   if (w.kind == HZ_PTR_LARGE && hz_large_resize(p, size)) return p;
   void *q = hz_malloc(size);
   if (!q) return NULL; /* errno is ENOMEM; p is untouched */
-  memcpy(q, p, size < w.size ? size : w.size);
+  memcpy(q, p, size < w.size || HZ_BUG(HZ_BUG_REALLOC_COPY, size > w.size) ? size : w.size);
   hz_free(p);
   return q;
 }

@@ -107,6 +107,20 @@ void hz_get_stats(hz_stats_t *out);
 /* This thread's id as used in page tags (1..), or 0 before its first allocation. */
 unsigned hz_thread_id(void);
 
+/* ---- seeded bugs (core/seed_bugs.h, docs/BUGS.md) ----------------------------- */
+typedef struct {
+  int id;            /* 0 in a clean build */
+  const char *name;  /* "LARSON", ... or "none" */
+  const char *what;
+  uint64_t reached;   /* times the faulty condition was evaluated */
+  uint64_t triggered; /* times it held, so the bug changed what the allocator did */
+} hz_seed_bug_info_t;
+/* The bug this build seeds, and its reach and trigger counts so far. */
+hz_seed_bug_info_t hz_seed_bug_info(void);
+/* Writes "hz-seed-bug: NAME reached R triggered T" to stderr (without allocating); a
+ * clean build writes nothing. Fuzz drivers call it when they stop or crash. */
+void hz_seed_bug_print(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,8 @@
 void *hz_large_alloc(size_t size, size_t align, bool zero) {
   if (size > HZ_ARENA_SIZE || align > HZ_ARENA_SIZE / 2) return NULL;
   uint32_t n = (uint32_t)((size + HZ_SUPERSLAB_SIZE - 1) >> HZ_SUPERSLAB_SHIFT);
+  if (HZ_BUG(HZ_BUG_LARGE_ROUND_DOWN, (size & (HZ_SUPERSLAB_SIZE - 1)) != 0))
+    n = (uint32_t)(size >> HZ_SUPERSLAB_SHIFT);
   if (n == 0) n = 1;
   uint32_t a = align > HZ_SUPERSLAB_SIZE ? (uint32_t)(align >> HZ_SUPERSLAB_SHIFT) : 1;
   bool zeroed;

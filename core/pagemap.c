@@ -169,6 +169,13 @@ uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *ze
   return head;
 }
 
+/* The seeded LATE_DECOMMIT bug defers a decommit to the next free of an extent, by which
+ * time the range may belong to a new block. */
+static struct {
+  void *addr;
+  size_t bytes;
+} hz__deferred_decommit;
+
 void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
   hz_pagemap_lock();
   uint32_t len = hz_arena.ss[head].len;
@@ -178,8 +185,17 @@ void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
   /* Keep recently freed memory committed while the cache has room: a program that frees
    * and reallocates large blocks then pays no system call and no page fault. The cache
    * counts touched bytes, not extent bytes: a 100 KiB block costs 100 KiB of it. */
+  if (HZ_BUG(HZ_BUG_LATE_DECOMMIT, hz__deferred_decommit.bytes != 0)) {
+    hz_os_pages()->decommit(hz__deferred_decommit.addr, hz__deferred_decommit.bytes);
+    hz__deferred_decommit.bytes = 0;
+  }
   if (hz_arena.dirty_bytes + touched > HZ_LARGE_CACHE_BYTES) {
-    hz_os_pages()->decommit(hz_ss_addr(head), touched);
+    if (HZ_SEED_BUG == HZ_BUG_LATE_DECOMMIT) {
+      hz__deferred_decommit.addr = hz_ss_addr(head);
+      hz__deferred_decommit.bytes = touched;
+    } else {
+      hz_os_pages()->decommit(hz_ss_addr(head), touched);
+    }
     touched = 0;
   }
   hz_arena.ss[head].was_large = was_large;

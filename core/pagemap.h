@@ -64,7 +64,11 @@ typedef struct {
 extern hz_arena_t hz_arena;
 
 HZ_INLINE bool hz_in_arena(const void *p) {
-  return (uintptr_t)p - hz_arena.base < HZ_ARENA_SIZE;
+  bool in = (uintptr_t)p - hz_arena.base < HZ_ARENA_SIZE;
+  if (HZ_BUG(HZ_BUG_FOREIGN_CLAIMED,
+             !in && hz_arena.base && (((uintptr_t)p ^ hz_arena.base) >> HZ_ARENA_SHIFT) == 0))
+    return true;
+  return in;
 }
 /* Requires hz_in_arena(p). */
 HZ_INLINE uint32_t hz_ptag_get(const void *p) {

@@ -6,6 +6,7 @@
 void hz_slab_init(hz_slab_t *s, unsigned cls, uint32_t owner) {
   HZ_ASSERT(s->state == HZ_SLAB_POOLED && s->used == 0);
   HZ_ASSERT(atomic_load(&s->remote) == NULL);
+  unsigned prev_cls = s->cls, prev_carved = HZ_LOAD(&s->carved);
   s->cls = (uint16_t)cls;
   s->capacity = hz_class_capacity[cls];
   s->freelist = NULL;
@@ -15,6 +16,8 @@ void hz_slab_init(hz_slab_t *s, unsigned cls, uint32_t owner) {
   s->next = s->prev = NULL;
   hz_poison(hz_slab_start(s), HZ_SLAB_SIZE);
   hz_slab_set_owner(s, owner);
+  if (HZ_BUG(HZ_BUG_STALE_TAG, prev_carved > 0 && prev_cls != cls))
+    hz_ptag_set_range(hz_slab_start(s), HZ_PAGES_PER_SLAB, HZ_TAG(owner, prev_cls));
   HZ_COUNT(slab_inits);
 }
 
@@ -31,6 +34,7 @@ uint32_t hz_slab_take(hz_slab_t *s, uint32_t n, void **head, void **tail) {
     s->freelist = next;
   }
   s->free_count -= k;
+  uint32_t reused = k;
   /* Then carve: blocks past `carved` have never been handed out. */
   uint32_t carved = HZ_LOAD(&s->carved), size = hz_slab_block_size(s);
   unsigned char *base = hz_slab_start(s);
@@ -43,7 +47,7 @@ uint32_t hz_slab_take(hz_slab_t *s, uint32_t n, void **head, void **tail) {
   }
   HZ_STORE(&s->carved, carved);
   if (t) hz_link_set(t, NULL);
-  s->used += k;
+  s->used += HZ_BUG(HZ_BUG_USED_SKIPS_SLL, reused > 0) ? k - reused : k;
   *head = h;
   *tail = t;
   HZ_ASSERT(s->used == carved - s->free_count);
@@ -52,8 +56,11 @@ uint32_t hz_slab_take(hz_slab_t *s, uint32_t n, void **head, void **tail) {
 
 bool hz_slab_remote_push(hz_slab_t *s, void *head, void *tail) {
   void *old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+  bool retry = false;
   do {
-    hz_link_set(tail, old); /* re-linked on every retry: the head may have moved */
+    /* Re-linked on every retry: the head may have moved. */
+    if (!HZ_BUG(HZ_BUG_CAS_NO_RELINK, retry)) hz_link_set(tail, old);
+    retry = true;
   } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, head, memory_order_release,
                                                   memory_order_relaxed));
   return old == NULL;

@@ -117,7 +117,7 @@ static void hz__return(hz_tcache_t *tc, void *b) {
   }
   /* used == 0: no thread cache, remote queue or program holds a block of it. The
    * active slab stays: the next refill would only take it straight back. */
-  if (s->used == 0 && s->state == HZ_SLAB_PARTIAL) {
+  if ((s->used == 0 || HZ_BUG(HZ_BUG_LARSON, s->used == 1)) && s->state == HZ_SLAB_PARTIAL) {
     hz__list_remove(&tc->partial[s->cls], s);
     hz_pool_put(s);
   }
@@ -127,7 +127,11 @@ void hz_tcache_drain(hz_tcache_t *tc, unsigned cls, uint32_t n) {
   hz_sll_t *l = &tc->sll[cls];
   HZ_COUNT(drains);
   void *b;
-  while (n-- > 0 && (b = hz_sll_pop(l)) != NULL) hz__return(tc, b);
+  while (n-- > 0 && (b = hz_sll_pop(l)) != NULL) {
+    hz__return(tc, b);
+    if (HZ_BUG(HZ_BUG_DRAIN_PUSHBACK, n == 0 && l->count < l->max)) hz_sll_push(l, b);
+    if (HZ_BUG(HZ_BUG_STALE_NEXT, n > 0 && l->head != NULL)) l->head = hz_link_get(b);
+  }
 }
 
 static void hz__pool_if_empty(hz_tcache_t *tc, hz_slab_t *s) {
@@ -160,7 +164,8 @@ void hz_tcache_flush(hz_tcache_t *tc) {
   if (tc->tid == HZ_TID_NONE) return;
   atomic_store_explicit(&hz_remote_hint[tc->tid], 0, memory_order_relaxed);
   for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) {
-    hz_tcache_drain(tc, c, UINT32_MAX);
+    if (!HZ_BUG(HZ_BUG_EXIT_KEEPS_SLL, tc->exiting && tc->sll[c].count > 0))
+      hz_tcache_drain(tc, c, UINT32_MAX);
     hz__collect_all(tc, c);
   }
 }

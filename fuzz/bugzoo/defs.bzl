@@ -1,0 +1,87 @@
+"""The seeded-bug builds of the fuzz targets, for tools/bugzoo (docs/BUGS.md).
+
+For each bug of core/seed_bugs.h, BUGZOO_BUGS lists the fuzz targets whose op mix is meant
+to reach it, primary target first. bugzoo_variant(bug) declares:
+
+  core_<bug>                 the core with -DHZ_SEED_BUG=HZ_BUG_<BUG>
+  <bug>_<target>_fuzzer      the libFuzzer binary of <target> against that core
+  <bug>_<target>_replay      the standalone replay driver of the same
+
+Every variant, the clean one ("none") included, is built the same way: the fuzzing
+sanitizers, HZ_DEBUG=0 so that internal assertions do not point at the seeded line (the
+suite's own checks must find the bug: the model, the heap check, the sanitizers and the
+always-on misuse checks), and a 4 MiB large-block cache so frees of large blocks reach the
+decommit path.
+"""
+
+load("//core:defs.bzl", "hz_core_library")
+load(
+    "//fuzz:defs.bzl",
+    "HZF_COPTS",
+    "HZF_COVERAGE_COPTS",
+    "HZF_DRIVER_LINKOPTS",
+    "HZF_FUZZER_LINKOPTS",
+    "HZF_SAN_COPTS",
+    "hzf_harness_library",
+)
+
+ALL_TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
+
+BUGZOO_BUGS = {
+    "LARSON": ["tls_sll", "reuse"],
+    "DRAIN_PUSHBACK": ["tls_sll", "alloc"],
+    "USED_SKIPS_SLL": ["reuse", "tls_sll"],
+    "USABLE_OVER": ["alloc", "ptag"],
+    "REALLOC_COPY": ["realloc"],
+    "TAG0_FOREIGN": ["alloc", "realloc"],
+    "FOREIGN_CLAIMED": ["ptag"],
+    "REMOTE_OWN_SLL": ["mt"],
+    "CAS_NO_RELINK": ["mt"],
+    "REMOTE_TWICE": ["mt"],
+    "STALE_NEXT": ["tls_sll", "alloc"],
+    "DF_SLOW_PATH": ["ptag", "alloc"],
+    "EXIT_KEEPS_SLL": ["mt"],
+    "STALE_TAG": ["reuse"],
+    "LARGE_ROUND_DOWN": ["alloc", "realloc"],
+    "LATE_DECOMMIT": ["alloc", "realloc"],
+    "OVERFLOW_LEAKS": ["tls_sll", "alloc"],
+    "CALLOC_DIRTY": ["alloc"],
+}
+
+def bugzoo_variant(bug, targets):
+    b = bug.lower()
+    core = "core_" + b
+    hz_core_library(
+        name = core,
+        copts = HZF_SAN_COPTS + HZF_COVERAGE_COPTS,
+        defines = [
+            "HZ_DEBUG=0",
+            "HZ_SEED_BUG=HZ_BUG_" + bug,
+            "HZ_LARGE_CACHE_BYTES=4194304u",
+        ],
+    )
+    hzf_harness_library(name = b + "_harness", core = ":" + core, copts = HZF_COVERAGE_COPTS)
+    for t in targets:
+        name = b + "_" + t
+        native.cc_library(
+            name = name + "_entry",
+            srcs = ["//fuzz:hzf_target.c"],
+            hdrs = ["//fuzz:hzf_target.h"],
+            copts = HZF_COPTS + HZF_SAN_COPTS + HZF_COVERAGE_COPTS,
+            local_defines = ['HZF_TARGET=\\"%s\\"' % t],
+            deps = [":" + b + "_harness"],
+        )
+        native.cc_binary(
+            name = name + "_fuzzer",
+            srcs = ["seed_report.c"],
+            copts = HZF_COPTS,
+            deps = [":" + name + "_entry"],
+            linkopts = HZF_FUZZER_LINKOPTS,
+        )
+        native.cc_binary(
+            name = name + "_replay",
+            srcs = ["//fuzz:hzf_replay_main.c", "seed_report.c"],
+            copts = HZF_COPTS + HZF_SAN_COPTS,
+            deps = [":" + name + "_entry"],
+            linkopts = HZF_DRIVER_LINKOPTS,
+        )
