@@ -43,11 +43,6 @@
 #else
 #define HZ_MSAN 0
 #endif
-#if __has_feature(thread_sanitizer) || defined(__SANITIZE_THREAD__)
-#define HZ_TSAN 1
-#else
-#define HZ_TSAN 0
-#endif
 
 /* Accesses to the link words of free blocks. Free blocks are poisoned under ASan (so a
  * use-after-free by the program is caught), and the allocator itself must still read

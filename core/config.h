@@ -8,15 +8,18 @@
 #define HZ_CONFIG_H
 
 /* HZ_DEBUG: 0 release; 1 adds HZ_ASSERT (cheap internal assertions); 2 adds
- * HZ_ASSERT_EXPENSIVE (validates a whole slab on every slow-path step); 3 runs the
- * whole-heap check on every refill and drain. Trades speed for earlier detection. */
+ * HZ_ASSERT_EXPENSIVE (validates a whole slab on every slow-path step); 3 also validates
+ * the calling thread's whole cache on every slow-path malloc and free. Trades speed for
+ * earlier detection. */
 #ifndef HZ_DEBUG
 #define HZ_DEBUG 0
 #endif
 
-/* HZ_SECURE: 1 (default) detects double, foreign, interior and misaligned frees in
- * every build; 0 compiles those checks out. Only the benchmark's "detection off"
- * column uses 0: it trades safety for a few instructions per free. */
+/* HZ_SECURE: 1 (default) keeps the free marker and the block-start test on the free
+ * fast path, so double, interior and misaligned frees are detected in every build; 0
+ * compiles those out (foreign pointers and damaged lists are still reported: HZ_CHECK is
+ * always on). Only the benchmark's "detection off" column uses 0: it trades safety for a
+ * few instructions per free. */
 #ifndef HZ_SECURE
 #define HZ_SECURE 1
 #endif

@@ -97,6 +97,13 @@ typedef struct {
  * NULL. Requires that no other thread is inside the allocator. */
 int hz_heap_check(hz_violation_t *out, hz_census_t *census);
 
+/* Returns the allocator to its state before the first allocation, so that a fuzz driver
+ * can start every input from the same heap (same addresses, same thread ids) and a
+ * finding replays in a fresh process exactly as it happened. Allowed only when no thread
+ * but the caller holds a thread cache and the program holds no hz block; returns 0, or
+ * -1 (changing nothing) when that is not so. Not for use while other threads allocate. */
+int hz_debug_reset(void);
+
 /* ---- counters ----------------------------------------------------------------- */
 typedef struct {
   uint64_t refills, drains, remote_collects, adoptions, abandons, slab_inits,

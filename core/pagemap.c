@@ -38,6 +38,21 @@ void hz_ptag_set_range(void *first, size_t pages, uint32_t tag) {
   for (size_t i = 0; i < pages; i++) HZ_STORE(&t[i], tag);
 }
 
+void hz_pagemap_reset(void) {
+  size_t used = (size_t)hz_arena.bump << HZ_SUPERSLAB_SHIFT;
+  if (used) {
+    hz_os_pages()->decommit((void *)hz_arena.base, used);
+    hz_unpoison((void *)hz_arena.base, used); /* as never-used arena is */
+    /* Only the used prefix of each table: the cost follows the heap, not the arena. */
+    memset((void *)hz_arena.ptag, 0, (used >> HZ_PAGE_SHIFT) * sizeof *hz_arena.ptag);
+    memset(hz_arena.ss, 0, hz_arena.bump * sizeof *hz_arena.ss);
+    memset(hz_arena.slab_meta, 0, (used >> HZ_SLAB_SHIFT) * (size_t)HZ_SLAB_META_SIZE);
+  }
+  hz_arena.bump = 0;
+  memset(hz_arena.free_bins, 0, sizeof hz_arena.free_bins);
+  hz_arena.dirty_bytes = 0;
+}
+
 void hz_pagemap_lock(void) { pthread_mutex_lock(&hz_arena.lock); }
 void hz_pagemap_unlock(void) { pthread_mutex_unlock(&hz_arena.lock); }
 void hz_pagemap_reset_lock_after_fork(void) { pthread_mutex_init(&hz_arena.lock, NULL); }

@@ -107,5 +107,8 @@ void hz_extent_free(uint32_t head, bool was_large, size_t touched);
 void hz_pagemap_lock(void);
 void hz_pagemap_unlock(void);
 void hz_pagemap_reset_lock_after_fork(void);
+/* Forgets every extent, tag and slab: the arena as hz_pagemap_init left it, its used part
+ * decommitted. Arena lock held; nothing in the arena may be in use (hz_debug_reset). */
+void hz_pagemap_reset(void);
 
 #endif /* HZ_PAGEMAP_H */

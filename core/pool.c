@@ -18,6 +18,12 @@ static struct {
 void hz_pool_lock(void) { pthread_mutex_lock(&hz__pool.lock); }
 void hz_pool_unlock(void) { pthread_mutex_unlock(&hz__pool.lock); }
 void hz_pool_reset_lock_after_fork(void) { pthread_mutex_init(&hz__pool.lock, NULL); }
+void hz_pool_reset(void) {
+  hz__pool.empty = (hz_slab_list_t){NULL, 0};
+  for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) hz__pool.abandoned[c] = (hz_slab_list_t){NULL, 0};
+  hz__pool.empty_superslabs = 0;
+  atomic_store_explicit(&hz__pool.abandoned_total, 0, memory_order_relaxed);
+}
 const hz_slab_list_t *hz_pool_list(void) { return &hz__pool.empty; }
 const hz_slab_list_t *hz_pool_abandoned(unsigned cls) { return &hz__pool.abandoned[cls]; }
 

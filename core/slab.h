@@ -106,6 +106,8 @@ const hz_slab_list_t *hz_pool_abandoned(unsigned cls);
 void hz_pool_lock(void);
 void hz_pool_unlock(void);
 void hz_pool_reset_lock_after_fork(void);
+/* Empties the pool and abandoned lists (pool lock held; see hz_pagemap_reset). */
+void hz_pool_reset(void);
 
 /* ---- large blocks (large.c) ------------------------------------------------------ */
 /* A block of at least `size` bytes aligned to `align`, from whole SuperSlabs. */

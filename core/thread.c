@@ -106,4 +106,25 @@ hz_tcache_t *hz_thread_cache(void) {
   return tc;
 }
 
+int hz_debug_reset(void) {
+  if (!hz_ensure_init()) return -1;
+  if (hz_tc.tid != HZ_TID_NONE) hz_tcache_flush(&hz_tc);
+  hz_census_t census;
+  if (hz_heap_check(NULL, &census) != 0 || census.user_blocks != 0 || census.large_blocks != 0 ||
+      census.queued_blocks != 0 || census.threads > (hz_tc.tid != HZ_TID_NONE))
+    return -1;
+  hz__fork_prepare(); /* every lock, in the usual order */
+  hz_pagemap_reset();
+  hz_pool_reset();
+  for (uint32_t tid = 0; tid < HZ_MAX_THREADS; tid++) {
+    hz__threads.caches[tid] = NULL;
+    atomic_store_explicit(&hz_remote_hint[tid], 0, memory_order_relaxed);
+  }
+  hz__threads.nfree = 0;
+  hz__threads.next_tid = 1;
+  hz_tc.tid = HZ_TID_NONE; /* re-registers (as thread 1) on its next allocation */
+  hz__fork_parent();
+  return 0;
+}
+
 unsigned hz_thread_id(void) { return hz_tc.tid == HZ_TID_NONE ? 0 : hz_tc.tid; }
