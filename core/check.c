@@ -52,8 +52,10 @@ static int hz__mark(hz__check_t *c, const hz_slab_t *s, const void *b, const cha
 static int hz__check_slab(hz__check_t *c, hz_slab_t *s) {
   if (s->state == HZ_SLAB_POOLED) {
     c->census.slabs_pooled++;
-    if (s->used != 0 || atomic_load(&s->owner) != 0 || atomic_load(&s->remote) != NULL)
-      return hz__fail(c, "a pooled slab has used == 0, owner == 0 and an empty remote queue",
+    if (s->used != 0 || s->free_count != 0 || s->freelist != NULL ||
+        atomic_load(&s->owner) != 0 || atomic_load(&s->remote) != NULL)
+      return hz__fail(c, "a pooled slab has used == 0, an empty freelist, owner == 0 and an "
+                      "empty remote queue",
                       s, "slab %p used %u", (void *)hz_slab_start(s), s->used);
     for (size_t i = 0; i < HZ_PAGES_PER_SLAB; i++)
       if (hz_ptag_get(hz_slab_start(s) + (i << HZ_PAGE_SHIFT)) != 0)
@@ -182,7 +184,7 @@ static int hz__check_lists(hz__check_t *c) {
   for (unsigned k = 0; k < HZ_NUM_CLASSES; k++) {
     const hz_slab_list_t *l = hz_pool_abandoned(k);
     for (hz_slab_t *s = l->head; s; s = s->next, n++)
-      if (s->state != HZ_SLAB_ABANDONED || s->cls != k)
+      if (s->state != HZ_SLAB_ABANDONED || s->cls != k || n > c->census.slabs_abandoned)
         return hz__fail(c, "an abandoned list holds abandoned slabs of its class", s,
                         "entry %p class %u", (void *)s, k);
   }
@@ -190,6 +192,46 @@ static int hz__check_lists(hz__check_t *c) {
     return hz__fail(c, "the abandoned lists hold exactly the abandoned slabs", NULL,
                     "lists %lu, found %lu", (unsigned long)n,
                     (unsigned long)c->census.slabs_abandoned);
+  return 0;
+}
+
+/* The free extent lists: each entry is the head of a free extent, in the bin of its
+ * length; together they hold every free SuperSlab once; dirty_bytes is the sum of their
+ * dirty prefixes; and no free extent touches another (frees coalesce). */
+static int hz__check_extents(hz__check_t *c) {
+  uint64_t listed = 0, dirty = 0, walked = 0;
+  for (uint32_t bin = 0; bin <= HZ_EXTENT_BINS; bin++) {
+    const hz_superslab_t *prev = NULL;
+    for (const hz_superslab_t *h = hz_arena.free_bins[bin]; h; prev = h, h = h->next) {
+      uint32_t head = (uint32_t)(h - hz_arena.ss);
+      if (++walked > hz_arena.bump)
+        return hz__fail(c, "the free extent lists hold each free extent once", h,
+                        "more entries than SuperSlabs (a cycle)");
+      if (head >= hz_arena.bump || atomic_load(&h->kind) != HZ_SS_FREE || h->head != head ||
+          h->prev != prev)
+        return hz__fail(c, "a free extent list links free extent heads (prev/next agree)", h,
+                        "bin %u entry superslab %u", bin, head);
+      if ((h->len <= HZ_EXTENT_BINS ? h->len : 0) != bin)
+        return hz__fail(c, "a free extent sits in the bin of its length", h,
+                        "superslab %u len %u in bin %u", head, h->len, bin);
+      if (h->dirty > ((size_t)h->len << HZ_SUPERSLAB_SHIFT))
+        return hz__fail(c, "dirty <= len * SuperSlab size", h, "superslab %u", head);
+      uint32_t end = head + h->len;
+      if ((head > 0 && atomic_load(&hz_arena.ss[head - 1].kind) == HZ_SS_FREE) ||
+          (end < hz_arena.bump && atomic_load(&hz_arena.ss[end].kind) == HZ_SS_FREE))
+        return hz__fail(c, "free extents are coalesced: no free extent touches another", h,
+                        "superslab %u len %u", head, h->len);
+      listed += h->len;
+      dirty += h->dirty;
+    }
+  }
+  if (listed != c->census.superslabs_free)
+    return hz__fail(c, "the free extent lists hold every free SuperSlab", NULL,
+                    "lists %lu, found %lu", (unsigned long)listed,
+                    (unsigned long)c->census.superslabs_free);
+  if (dirty != hz_arena.dirty_bytes)
+    return hz__fail(c, "dirty_bytes == sum of the free extents' dirty prefixes", NULL,
+                    "dirty_bytes %zu, sum %lu", hz_arena.dirty_bytes, (unsigned long)dirty);
   return 0;
 }
 
@@ -212,8 +254,8 @@ int hz_heap_check(hz_violation_t *out, hz_census_t *census) {
     c.bits = scratch;
     c.cached = (uint32_t *)(scratch + (size_t)c.nslabs * HZ_BITMAP_BYTES);
     c.queued = c.cached + c.nslabs;
-    bad = hz__check_superslabs(&c) || hz__check_threads(&c) || hz__check_accounting(&c) ||
-          hz__check_lists(&c);
+    bad = hz__check_superslabs(&c) || hz__check_extents(&c) || hz__check_threads(&c) ||
+          hz__check_accounting(&c) || hz__check_lists(&c);
     hz_os_pages()->unmap(scratch, bytes);
   }
   hz_pagemap_unlock();

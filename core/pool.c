@@ -96,6 +96,8 @@ void hz_pool_put(hz_slab_t *s) {
   atomic_store_explicit(&s->owner, 0, memory_order_release);
   hz_ptag_set_range(hz_slab_start(s), HZ_PAGES_PER_SLAB, 0);
   hz_poison(hz_slab_start(s), HZ_SLAB_SIZE);
+  s->freelist = NULL; /* its blocks are gone with it; hz_slab_init starts carving anew */
+  s->free_count = 0;
   hz_pool_lock();
   s->state = HZ_SLAB_POOLED;
   hz__push(&hz__pool.empty, s);
