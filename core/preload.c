@@ -9,7 +9,13 @@
  *
  * Where foreign pointers come from: memory glibc's malloc handed out when hz could not
  * (the arena could not be reserved, e.g. under `ulimit -v`; more threads than
- * HZ_MAX_THREADS; the arena is full), which the shim then falls back to.
+ * HZ_MAX_THREADS; the arena is full), which the shim then falls back to, so hz and glibc
+ * blocks coexist; code calling glibc's own entry points (__libc_malloc and the like);
+ * and the bootstrap buffer below. Allocations made "before hz initialised" are not among
+ * them: from the first malloc of the process on, every caller, the dynamic loader
+ * included, is bound to this malloc (the loader's private allocator serves it only until
+ * relocation, and it never frees those blocks through free), and hz initialises inside
+ * that first call.
  *
  * Re-entry: hz's own initialisation does not allocate before the heap is usable
  * (thread.c), so a malloc re-entering from pthread_atfork or pthread_setspecific is

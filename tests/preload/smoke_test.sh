@@ -3,13 +3,17 @@
 # status 0 both times and byte-identical stdout and stderr. Each program runs in the
 # same fresh directory both times, so paths in its output match.
 #
-# Usage: smoke_test.sh path/to/libhz_preload.so path/to/probe
+# Usage: smoke_test.sh libhz_preload.so probe libhz_preload_small_arena.so
 set -uo pipefail
 
-so="${1:?usage: smoke_test.sh path/to/libhz_preload.so path/to/probe}"
-probe="$(cd "$(dirname "${2:?no probe}")" && pwd)/$(basename "$2")"
-[ -f "$so" ] || { echo "FAIL: no preload library at $so" >&2; exit 1; }
-so="$(cd "$(dirname "$so")" && pwd)/$(basename "$so")"
+usage="usage: smoke_test.sh libhz_preload.so probe libhz_preload_small_arena.so"
+abspath() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+for f in "${1:?$usage}" "${2:?$usage}" "${3:?$usage}"; do
+  [ -f "$f" ] || { echo "FAIL: $f does not exist" >&2; exit 1; }
+done
+so="$(abspath "$1")"
+probe="$(abspath "$2")"
+small_arena_so="$(abspath "$3")"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 # A sanitizer build of the core cannot be preloaded into uninstrumented programs.
@@ -38,13 +42,14 @@ failures=0
 passed=0
 
 # run_case NAME SCRIPT: runs SCRIPT with bash in a fresh $work, once plain and once
-# with LD_PRELOAD (inherited by every process the script starts), and compares.
+# with LD_PRELOAD=$case_so (inherited by every process the script starts), and compares.
+case_so="$so"
 run_case() {
   local name="$1" script="$2" mode rc
   for mode in plain hz; do
     rm -rf "$work" && mkdir -p "$work"
     local pre="" expect=libc.so
-    [ "$mode" = hz ] && pre="$so" expect=libhz_preload
+    [ "$mode" = hz ] && pre="$case_so" expect=libhz_preload
     (cd "$work" && PROBE_EXPECT="$expect" LD_PRELOAD="$pre" bash -c "$script") \
       >"$out/$name.$mode.stdout" 2>"$out/$name.$mode.stderr"
     rc=$?
@@ -116,7 +121,7 @@ run_case echo 'echo hello from hz; echo -e "a\tb\\n"'
 run_case ls 'ls -la /usr/lib'
 run_case env-i 'env -i'
 run_case find-sort "find /usr/include -name '*.h' | sort"
-run_case sort "sort $inputs/lines.txt | md5sum; sort -n -k3 $inputs/lines.txt | tail -3"
+run_case sort "sort $inputs/lines.txt && sort -n -k1,1 -s $inputs/lines.txt | md5sum"
 run_case git "
   set -e
   git init -q repo && cd repo
@@ -144,18 +149,31 @@ run_case tar "
   tar -tJf tree.tar.xz | sort | md5sum
 "
 
+# When hz outgrows its arena, allocations it cannot serve fall back to the next allocator,
+# and hz and glibc blocks live side by side: every free, realloc and usable size must find
+# the right owner. The probe also outgrows the arena, with its large blocks and alignments.
+case_so="$small_arena_so"
+run_case arena-full-probe "$probe \"\$PROBE_EXPECT\""
+run_case arena-full-sort "sort $inputs/lines.txt | md5sum"
+run_case arena-full-python3 "python3 $here/threads.py"
+case_so="$so"
+
 # When hz cannot reserve its arena (here: an address-space limit), every allocation
-# falls back to the next allocator and the program still works. hz says why, once.
-limited='ulimit -v 4000000; ls -la /usr/lib && sort $0 | md5sum'
-plain_out=$(bash -c "$limited" "$inputs/lines.txt" 2>&1); plain_rc=$?
-hz_out=$(LD_PRELOAD="$so" bash -c "$limited" "$inputs/lines.txt" 2>"$out/limited.stderr"); hz_rc=$?
+# falls back to the next allocator and the program still works; resolving the next
+# allocator then allocates from the shim's bootstrap buffer. hz says why, once.
+limited='ulimit -v 4000000; ls -la /usr/lib && sort "$0" | md5sum && "$1" "$PROBE_EXPECT"'
+plain_out=$(PROBE_EXPECT=libc.so bash -c "$limited" "$inputs/lines.txt" "$probe" 2>&1); plain_rc=$?
+hz_out=$(PROBE_EXPECT=libhz_preload LD_PRELOAD="$so" bash -c "$limited" "$inputs/lines.txt" "$probe" \
+  2>"$out/limited.stderr"); hz_rc=$?
 if [ "$plain_rc" = 0 ] && [ "$hz_rc" = 0 ] && [ "$plain_out" = "$hz_out" ] &&
    ! grep -qv '^hz: cannot reserve the arena' "$out/limited.stderr"; then
   passed=$((passed + 1)); echo "ok   address-space limit (fallback to the next allocator)"
 else
   failures=$((failures + 1))
-  echo "FAIL: under ulimit -v: rc plain $plain_rc, hz $hz_rc; stderr:" >&2
+  echo "FAIL: under ulimit -v: rc plain $plain_rc, hz $hz_rc; hz stderr:" >&2
   head -c 2000 "$out/limited.stderr" >&2
+  echo "stdout (< plain, > hz):" >&2
+  diff <(echo "$plain_out") <(echo "$hz_out") | head -20 >&2
 fi
 
 echo "$passed passed, $failures failed"

@@ -99,6 +99,15 @@ def machine():
     return "%s, %d CPUs, Linux %s" % (model, os.cpu_count() or 0, platform.release())
 
 
+def load():
+    """The 1-minute load average: other work on the machine shows up as noise in every
+    cell, so the table records it."""
+    try:
+        return "%.1f" % os.getloadavg()[0]
+    except OSError:
+        return "?"
+
+
 def fmt_ratio(a, b):
     return "%.2fx" % (a / b) if a and b else "n/a"
 
@@ -177,6 +186,7 @@ def main(argv):
     print("hz allocator benchmark, %s, on %s" % (when, machine()))
     print("%d iterations per thread, %d interleaved repetitions, allocators: %s"
           % (a.iters, a.reps, ", ".join(names)), flush=True)
+    load_start = load()
 
     samples = {w: {n: [] for n in names} for w in a.workloads}
     for rep in range(a.reps):
@@ -195,12 +205,15 @@ def main(argv):
                          if s else (0.0, 0.0))
     shown = [n for n in ["hz", "hz-nodetect"] + [p[0] for p in PEERS] if n in allocs]
     table = tables(a.workloads, shown, res)
+    loads = "load average %s at the start, %s at the end" % (load_start, load())
+    print()
+    print(loads)
     print()
     print(table)
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write("Measured %s on %s.\n%d iterations per thread, %d interleaved repetitions; "
-                    "medians.\n\n%s\n" % (when, machine(), a.iters, a.reps, table))
+                    "medians; %s.\n\n%s\n" % (when, machine(), a.iters, a.reps, loads, table))
     return 0
 
 

@@ -276,7 +276,11 @@ int main(int argc, char **argv) {
   uint64_t iters = 20000000;
   const char *name = NULL;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
+    if (strcmp(argv[i], "--iters") == 0) {
+      if (i + 1 == argc) {
+        fprintf(stderr, "bench: --iters needs a value\n");
+        return 2;
+      }
       char *end;
       errno = 0;
       unsigned long long v = strtoull(argv[++i], &end, 10);
