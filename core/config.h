@@ -50,6 +50,15 @@
 #define HZ_SLL_MAX_COUNT 256u
 #endif
 
+/* HZ_SLL_GROW_BYTES: a class whose TLS SLL keeps running dry doubles its bound on each
+ * refill, up to this many bytes (same count bounds). Programs whose working set of a
+ * medium class is larger than HZ_SLL_BYTES then stop paying a refill and a drain every
+ * few operations; the cost is up to this much memory parked per hot class per thread
+ * (hz_thread_flush returns it and resets the bound). */
+#ifndef HZ_SLL_GROW_BYTES
+#define HZ_SLL_GROW_BYTES (1024u * 1024u)
+#endif
+
 /* HZ_MAX_THREADS: threads that may hold a thread cache at once (owner ids are 16-bit
  * in the page tag). A further thread fails its allocations with ENOMEM. */
 #ifndef HZ_MAX_THREADS

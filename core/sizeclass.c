@@ -30,6 +30,10 @@ const uint8_t hz_class_of_granule[HZ_SMALL_MAX / 16 + 1] = {
   (HZ_SLL_BYTES / (s) > HZ_SLL_MAX_COUNT   ? HZ_SLL_MAX_COUNT           \
    : HZ_SLL_BYTES / (s) < HZ_SLL_MIN_COUNT ? HZ_SLL_MIN_COUNT           \
                                            : HZ_SLL_BYTES / (s))
+#define HZ_SLLCAP(s)                                                         \
+  (HZ_SLL_GROW_BYTES / (s) > HZ_SLL_MAX_COUNT   ? HZ_SLL_MAX_COUNT            \
+   : HZ_SLL_GROW_BYTES / (s) < HZ_SLLMAX(s)     ? HZ_SLLMAX(s)                \
+                                                : HZ_SLL_GROW_BYTES / (s))
 #define HZ_EACH(F)                                                                  \
   F(16), F(32), F(48), F(64), F(80), F(96), F(112), F(128), F(160), F(192), F(224), \
   F(256), F(320), F(384), F(448), F(512), F(640), F(768), F(896), F(1024),           \
@@ -42,6 +46,7 @@ const uint32_t hz_class_size[HZ_NUM_CLASSES] = {HZ_EACH(HZ_SIZE)};
 const uint64_t hz_class_inverse[HZ_NUM_CLASSES] = {HZ_EACH(HZ_INV)};
 const uint32_t hz_class_capacity[HZ_NUM_CLASSES] = {HZ_EACH(HZ_CAP)};
 const uint32_t hz_class_sll_max[HZ_NUM_CLASSES] = {HZ_EACH(HZ_SLLMAX)};
+const uint32_t hz_class_sll_cap[HZ_NUM_CLASSES] = {HZ_EACH(HZ_SLLCAP)};
 
 int hz_class_for_aligned(size_t size, size_t align) {
   if (size > HZ_MEDIUM_MAX) return -1;

@@ -24,6 +24,8 @@ extern const uint64_t hz_class_inverse[HZ_NUM_CLASSES];
 /* Blocks per slab, and the thread-cache bound for each class. */
 extern const uint32_t hz_class_capacity[HZ_NUM_CLASSES];
 extern const uint32_t hz_class_sll_max[HZ_NUM_CLASSES];
+/* What a class's cache bound may grow to (HZ_SLL_GROW_BYTES): sll_max <= cap. */
+extern const uint32_t hz_class_sll_cap[HZ_NUM_CLASSES];
 
 /* Requires size <= HZ_MEDIUM_MAX. One compare, one table load. */
 HZ_INLINE unsigned hz_size_to_class(size_t size) {

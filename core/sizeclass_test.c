@@ -52,6 +52,11 @@ HZ_TEST(capacity_and_cache_bounds_follow_from_the_config) {
     HZ_EXPECT(hz_class_sll_max[c] >= HZ_SLL_MIN_COUNT && hz_class_sll_max[c] <= HZ_SLL_MAX_COUNT);
   }
   HZ_EXPECT_EQ(hz_class_sll_max[0], HZ_SLL_MAX_COUNT);
+  for (unsigned c = 0; c < HZ_NUM_CLASSES; c++)
+    HZ_EXPECT(hz_class_sll_cap[c] >= hz_class_sll_max[c] &&
+              hz_class_sll_cap[c] <= HZ_SLL_MAX_COUNT &&
+              (hz_class_sll_cap[c] == hz_class_sll_max[c] ||
+               (uint64_t)hz_class_sll_cap[c] * hz_class_size[c] <= HZ_SLL_GROW_BYTES));
   HZ_EXPECT_EQ(hz_class_sll_max[HZ_NUM_CLASSES - 1], HZ_SLL_MIN_COUNT);
 }
 

@@ -83,6 +83,10 @@ static hz_slab_t *hz__next_slab(hz_tcache_t *tc, unsigned cls) {
 
 bool hz_tcache_refill(hz_tcache_t *tc, unsigned cls) {
   hz_sll_t *l = &tc->sll[cls];
+  /* Running dry again: this thread's working set of the class outgrew the bound, so the
+   * list earns twice the room (tcmalloc grows its per-class lists the same way). */
+  if (l->max < hz_class_sll_cap[cls])
+    l->max = 2 * l->max < hz_class_sll_cap[cls] ? 2 * l->max : hz_class_sll_cap[cls];
   uint32_t want = l->max / 2 ? l->max / 2 : 1;
   HZ_COUNT(refills);
   for (;;) {
@@ -167,6 +171,7 @@ void hz_tcache_flush(hz_tcache_t *tc) {
     if (!HZ_BUG(HZ_BUG_EXIT_KEEPS_SLL, tc->exiting && tc->sll[c].count > 0))
       hz_tcache_drain(tc, c, UINT32_MAX);
     hz__collect_all(tc, c);
+    tc->sll[c].max = hz_class_sll_max[c]; /* the grown room goes back with the blocks */
   }
 }
 

@@ -101,3 +101,27 @@ HZ_TEST(flush_empties_every_cache_and_pools_empty_slabs) {
   HZ_EXPECT_EQ(c.slabs_owned, 0);
   HZ_EXPECT(c.slabs_pooled > 0);
 }
+
+HZ_TEST(a_class_that_keeps_running_dry_grows_its_bound_until_flush) {
+  unsigned cls = hz_size_to_class(32768);
+  uint32_t base = hz_class_sll_max[cls], cap = hz_class_sll_cap[cls];
+  HZ_REQUIRE(cap > base); /* a medium class: 8 blocks of room to start with */
+  hz_thread_flush();
+  HZ_EXPECT_EQ(hz_tc.sll[cls].max, base);
+  enum { N = 200 };
+  static void *p[N];
+  uint32_t last = base;
+  for (int i = 0; i < N; i++) {
+    p[i] = hz_malloc(32768);
+    uint32_t now = hz_tc.sll[cls].max;
+    HZ_EXPECT(now == last || now == (2 * last < cap ? 2 * last : cap)); /* doubles, capped */
+    last = now;
+  }
+  HZ_EXPECT_EQ(hz_tc.sll[cls].max, cap);
+  for (int i = 0; i < N; i++) hz_free(p[i]);
+  HZ_EXPECT(hz_tc.sll[cls].count <= cap);
+  HZ_EXPECT(hz_tcache_validate(&hz_tc) == NULL);
+  hz_thread_flush();
+  HZ_EXPECT_EQ(hz_tc.sll[cls].max, base);
+  HZ_EXPECT_EQ(hz_tc.sll[cls].count, 0);
+}
