@@ -24,6 +24,9 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
   h->large_size = size;
   void *p = hz_ss_addr(idx);
   h->large_touched = hz_large_usable(p);
+  /* Old data of a reused extent may lie past this block's size; its free must not
+   * record it clean (hz__take_free left the taken part's dirty prefix in h->dirty). */
+  if (!zeroed && h->dirty > h->large_touched) h->large_touched = h->dirty;
   hz_unpoison(p, hz_large_usable(p));
   /* A reused extent may hold old data; a fresh or decommitted one reads as zero. */
   if (zero && !zeroed) memset(p, 0, size);

@@ -138,6 +138,10 @@ static uint32_t hz__take_free(hz_superslab_t *h, uint32_t off, uint32_t n, hz_ss
   if (off > 0) hz__make_free(head, off, dirty < lead ? dirty : lead);
   if (len > off + n) hz__make_free(head + off + n, len - off - n, dirty > end ? dirty - end : 0);
   *zeroed = dirty <= lead;
+  /* The taken part's own share of the dirty prefix, for its new owner: a large block
+   * must still count it as touched at its free, or old data past its size would be
+   * recorded clean and a later calloc would skip its memset. */
+  hz_arena.ss[head + off].dirty = dirty <= lead ? 0 : (dirty < end ? dirty : end) - lead;
   return head + off;
 }
 

@@ -59,13 +59,14 @@ HZF_HARNESS_HDRS = [
     "//fuzz:hzf_ops.h",
 ]
 
-def hzf_harness_library(name, core, copts = [], visibility = None, **kwargs):
-    """The op language, model and executor, compiled against one core variant."""
+def hzf_harness_library(name, core, copts = [], san = True, visibility = None, **kwargs):
+    """The op language, model and executor, compiled against one core variant
+    (`san = False`: no sanitizer, for the benchmark)."""
     native.cc_library(
         name = name,
         srcs = HZF_HARNESS_SRCS,
         hdrs = HZF_HARNESS_HDRS,
-        copts = HZF_COPTS + HZF_SAN_COPTS + copts,
+        copts = HZF_COPTS + (HZF_SAN_COPTS if san else []) + copts,
         local_defines = ["_GNU_SOURCE"],
         linkopts = ["-lpthread"],
         deps = [core],

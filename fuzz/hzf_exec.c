@@ -52,16 +52,59 @@ typedef struct hzf_exec_s {
   unsigned check_every;
   unsigned reuse_op; /* the REUSE op a worker is asked to run */
   _Atomic uint64_t ops;
-  /* watchdog */
+  /* watchdog: it reads these, never opt (which each input overwrites) */
+  _Atomic unsigned hang_ms;
+  _Atomic bool abort_on_hang;
   _Atomic unsigned cur_op;
   _Atomic int64_t last_ms;
   _Atomic bool busy;
 } hzf_exec_t;
 
 static hzf_exec_t hzf__ex = {.fail_lock = PTHREAD_MUTEX_INITIALIZER};
+static bool hzf__keep_heap; /* HZF_KEEP_HEAP: no hz_debug_reset between inputs */
 static hzf_worker_t hzf__workers[HZF_MAX_THREADS];
 
 /* ---- failures, notes, progress ------------------------------------------------- */
+/* The rule each model check holds hz to (docs/INVARIANTS.md, "API contract"), so a
+ * report names what was violated, not only where. */
+static const struct {
+  const char *check, *rule;
+} hzf__rules[] = {
+    {"null-result", "a successful allocation is non-NULL"},
+    {"alignment", "a successful allocation is aligned: 16 bytes, or the requested power of two"},
+    {"usable-size", "requested <= hz_usable_size(p) <= block size"},
+    {"overlap", "no live block overlaps another"},
+    {"contents", "a block keeps its contents while live"},
+    {"realloc-prefix", "realloc keeps min(old, new) bytes"},
+    {"calloc-zero", "calloc memory is zero"},
+    {"calloc-overflow", "calloc overflow gives NULL with ENOMEM"},
+    {"bad-alignment", "an invalid alignment gives EINVAL"},
+    {"realloc-zero", "realloc(p, 0) frees p and returns NULL"},
+    {"misuse-not-reported", "every misuse is reported exactly once"},
+    {"misuse-reported-twice", "every misuse is reported exactly once"},
+    {"misuse-wrong-kind", "every misuse is reported with one of the expected kinds"},
+    {"false-fault", "correct use is never reported"},
+    {"misuse-result", "after a reported misuse the call has no effect: NULL (realloc), 0 "
+                      "(usable_size)"},
+    {"foreign-write", "hz never writes memory it does not own"},
+    {"census", "the census's blocks held by the program equal the model's live blocks"},
+    {"sll", "TLS SLL: count == length(head), and count <= max between operations"},
+    {"flush", "a flush leaves every TLS SLL of the thread empty"},
+    {"classify", "hz_classify names a pointer's kind, containing block and size"},
+    {"thread-cache", "a thread can register with hz while ids are free"},
+    {"hang", "every op completes (no cycle in a free list, no lost wake-up, no deadlock)"},
+    {"heap-check", "hz_heap_check passes"},
+    {"reset", "after an input's teardown the program holds no block and only the caller a cache"},
+    {"free-extent-zero", "every byte of a free extent at or past its dirty prefix reads as zero"},
+};
+
+static void hzf__set_rule(hzf_result_t *r) {
+  snprintf(r->invariant, sizeof r->invariant, "%s", r->expected);
+  for (size_t i = 0; i < sizeof hzf__rules / sizeof hzf__rules[0]; i++)
+    if (strcmp(hzf__rules[i].check, r->check) == 0)
+      snprintf(r->invariant, sizeof r->invariant, "%s", hzf__rules[i].rule);
+}
+
 void hzf_fail(hzf_ctx_t *c, const char *check, const char *expected, const char *fmt, ...) {
   hzf_exec_t *ex = c->ex;
   pthread_mutex_lock(&ex->fail_lock);
@@ -75,9 +118,17 @@ void hzf_fail(hzf_ctx_t *c, const char *check, const char *expected, const char 
     va_start(ap, fmt);
     vsnprintf(r->actual, sizeof r->actual, fmt, ap);
     va_end(ap);
+    hzf__set_rule(r);
     atomic_store(&ex->failed, true);
   }
   pthread_mutex_unlock(&ex->fail_lock);
+}
+
+void hzf_fail_invariant(hzf_ctx_t *c, const char *invariant) {
+  pthread_mutex_lock(&c->ex->fail_lock);
+  if (c->ex->res->failed && c->ex->res->op == c->index)
+    snprintf(c->ex->res->invariant, sizeof c->ex->res->invariant, "%s", invariant);
+  pthread_mutex_unlock(&c->ex->fail_lock);
 }
 
 bool hzf_failed(const hzf_ctx_t *c) { return atomic_load_explicit(&c->ex->failed, memory_order_relaxed); }
@@ -139,14 +190,15 @@ static void *hzf__watchdog(void *arg) {
     usleep(50 * 1000);
     if (!atomic_load(&ex->busy)) continue;
     int64_t idle = hzf__now_ms() - atomic_load(&ex->last_ms);
-    if (idle < (int64_t)ex->opt.hang_ms) continue;
+    if (idle < (int64_t)atomic_load(&ex->hang_ms)) continue;
     hzf_ctx_t c = hzf__ctx(ex, atomic_load(&ex->cur_op), 0, NULL);
     hzf_fail(&c, "hang", "every op completes",
              "op #%u made no progress for %lld ms (a cycle in a free list, a lost wake-up or "
              "a deadlock)", c.index, (long long)idle);
-    hzf_report(stderr, &ex->prog, ex->res, "the replay command above, or //tools:repro");
+    const char *replay = ex->opt.save ? ex->opt.save() : NULL;
+    hzf_report(stderr, &ex->prog, ex->res, replay ? replay : "bazel run //tools:repro -- FILE");
     fflush(NULL);
-    if (ex->opt.abort_on_hang) abort();
+    if (atomic_load(&ex->abort_on_hang)) abort();
     _exit(HZF_EXIT_HANG);
   }
   return NULL;
@@ -169,7 +221,7 @@ static void hzf__run_one(hzf_exec_t *ex, unsigned i, unsigned slot, hzf_model_t 
   hzf__trace(&c);
   if (check && hzf__due(ex, i) && !ex->failed) {
     hzf_model_t *one = m;
-    hzf_model_check_all(&c, &one, 1);
+    hzf_model_check_all(&c, &one, 1, false);
   }
   hzf__progress(ex, i);
 }
@@ -231,6 +283,18 @@ static void hzf__exit_restart(hzf_exec_t *ex, unsigned slot) {
   (void)ex;
 }
 
+/* Every worker exits (its cache was flushed by the teardown, so nothing is abandoned). */
+static void hzf__retire_workers(void) {
+  for (unsigned t = 0; t < HZF_MAX_THREADS; t++) {
+    hzf_worker_t *w = &hzf__workers[t];
+    if (!w->alive) continue;
+    w->cmd = HZF_CMD_EXIT;
+    sem_post(&w->go);
+    pthread_join(w->th, NULL);
+    w->alive = false;
+  }
+}
+
 static void hzf__flush_all(hzf_exec_t *ex) {
   if (ex->opt.mode == HZF_MODE_DIRECT) {
     hzf_ctx_t c = hzf__ctx(ex, ex->next, 0, &ex->model);
@@ -269,7 +333,9 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
     hzf__flush_all(ex);
   }
   if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);
-  if (!ex->failed && (o->kind == HZF_CHECK || hzf__due(ex, i))) hzf_model_check_all(&c, models, nm);
+  if (!ex->failed && (o->kind == HZF_CHECK || hzf__due(ex, i)))
+    if (hzf_model_check_all(&c, models, nm, o->kind == HZF_CHECK) && o->kind == HZF_CHECK)
+      hzf_model_check_free_extents(&c);
   atomic_fetch_add_explicit(&ex->ops, 1, memory_order_relaxed);
   hzf__progress(ex, i);
 }
@@ -335,7 +401,7 @@ static void hzf__run_free(hzf_exec_t *ex) {
       while (sem_wait(&ex->done) != 0) {}
     hzf_ctx_t c = hzf__ctx(ex, j - 1, 0, models[0]);
     if (!ex->failed && !ex->opt.unchecked)
-      hzf_model_check_all(&c, models, ex->prog.nthreads);
+      hzf_model_check_all(&c, models, ex->prog.nthreads, false);
     hzf__hand_over(ex);
     i = j;
   }
@@ -352,6 +418,8 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     const char *env = getenv("HZF_HANG_MS");
     ex->opt.hang_ms = env && atoi(env) > 0 ? (unsigned)atoi(env) : 10000;
   }
+  atomic_store(&ex->hang_ms, ex->opt.hang_ms);
+  atomic_store(&ex->abort_on_hang, ex->opt.abort_on_hang);
   ex->res = res;
   atomic_store(&ex->failed, false);
   atomic_store(&ex->ops, 0);
@@ -360,9 +428,12 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
   /* Every op is followed by the whole-heap check on short inputs; long ones sample. */
   ex->check_every = ex->prog.nops <= 32 ? 1 : 16;
   hzf_model_reset(&ex->model);
+  hzf_model_restart_ids();
   for (unsigned t = 0; t < HZF_MAX_THREADS; t++) hzf_model_reset(&ex->tmodel[t]);
   if (!started) {
     started = true;
+    const char *keep = getenv("HZF_KEEP_HEAP");
+    hzf__keep_heap = keep && *keep && strcmp(keep, "0") != 0;
     /* Before any op: an arena address must mean the arena (see HZF_FOREIGN). */
     hz_ensure_init();
     hzf_faults_install();
@@ -391,7 +462,18 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     for (unsigned k = 0; k < nm; k++) hzf_free_everything(&c, models[k]);
     ex->next = ex->prog.nops;
     hzf__flush_all(ex);
-    if (!ex->failed && !ex->opt.unchecked) hzf_model_check_all(&c, models, nm);
+    if (!ex->failed && !ex->opt.unchecked && hzf_model_check_all(&c, models, nm, false))
+      hzf_model_check_free_extents(&c);
+    /* The next input starts from the heap a fresh process has (same addresses, same
+     * thread ids), so whatever an input does replays alone, in repro or a minimizer,
+     * exactly as it ran here. HZF_KEEP_HEAP=1 lets state build up across inputs instead
+     * (faster, and some bugs need a long history; a finding then may not replay alone). */
+    if (!ex->failed && !hzf__keep_heap) {
+      hzf__retire_workers();
+      if (hz_debug_reset() != 0)
+        hzf_fail(&c, "reset", "the heap holds no block and no thread cache after the input",
+                 "hz_debug_reset refused: blocks or thread caches remain after the teardown");
+    }
   }
   atomic_store(&ex->busy, false);
   res->ops_run = atomic_load(&ex->ops);
@@ -417,8 +499,9 @@ void hzf_report(FILE *f, const hzf_program_t *prog, const hzf_result_t *res, con
     fprintf(f, "%s #%-4u %s\n", i == res->op ? ">" : " ", i, what);
   }
   if (res->op >= prog->nops) fprintf(f, "> (end of input: freeing every block, flushing, checking)\n");
-  fprintf(f, "check:    %s\nexpected: %s\nactual:   %s\n", res->check, res->expected, res->actual);
+  fprintf(f, "check:     %s\ninvariant: %s\nexpected:  %s\nactual:    %s\n", res->check,
+          res->invariant[0] ? res->invariant : res->expected, res->expected, res->actual);
   fprintf(f, "HZFUZZ-FINDING: %s op #%u: %s\n", res->check, res->op, res->actual);
-  if (replay) fprintf(f, "replay:   %s\n", replay);
+  if (replay) fprintf(f, "replay:    %s\n", replay);
   fflush(f);
 }

@@ -39,12 +39,16 @@ typedef struct {
   FILE *trace;         /* when set, one line per op with what it did */
   unsigned hang_ms;    /* watchdog limit for one op; 0: HZF_HANG_MS or 10000 */
   bool abort_on_hang;  /* libFuzzer: abort() so the input is saved as a crash */
+  /* Called once on a finding (the watchdog's too) before the report: saves the input
+   * where a replay can find it and returns the one-line replay command, or NULL. */
+  const char *(*save)(void);
 } hzf_options_t;
 
 typedef struct {
   bool failed;
   unsigned op;         /* index of the failing op; nops means the end-of-input teardown */
   char check[40];      /* the model check that failed: "contents", "overlap", "heap-check" */
+  char invariant[200]; /* the rule it violated, as docs/INVARIANTS.md states it */
   char expected[200];
   char actual[300];
   uint64_t ops_run;    /* ops executed (a burst counts each block) */
@@ -78,6 +82,8 @@ typedef struct {
 
 /* ---- model (hzf_model.c) -------------------------------------------------------- */
 void hzf_model_reset(hzf_model_t *m);
+/* Ids start again from 0 (the executor calls it before each input). */
+void hzf_model_restart_ids(void);
 /* Expected usable size of a request of `size` bytes aligned to `align` (16: malloc),
  * and whether hz serves it as a large block. */
 size_t hzf_expected_usable(size_t size, size_t align, bool *large);
@@ -90,12 +96,25 @@ void hzf_model_remove(hzf_model_t *m, unsigned i);
 int hzf_model_pick(const hzf_model_t *m, unsigned pick);
 /* Verifies block i's contents against its fill byte; false (and a failure) when damaged. */
 bool hzf_model_verify(hzf_ctx_t *c, unsigned i, const char *when);
+/* Writes the block's fill byte over the bytes the model checks: all of a block up to
+ * 8 KiB, else its first and last 4 KiB. */
 void hzf_model_fill(hzf_block_t *b);
+/* First byte below `limit` of the checked bytes of a req-byte block at p that is not
+ * `fill`, or req when there is none. Fill 0 means calloc memory, whose bytes between a
+ * large block's windows are known too: a word of every page is sampled. Live blocks
+ * never have fill 0. */
+size_t hzf_model_first_bad(const unsigned char *p, size_t req, uint8_t fill, size_t limit);
 /* Does [p, p+n) overlap a live block other than `except`? Its index or -1. */
 int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except);
 void hzf_model_bury(hzf_model_t *m, const void *p);
-/* Whole-heap check, census against the model(s), every block's contents. */
-bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels);
+/* Whole-heap check, census against the model(s), no overlap, and every block's contents:
+ * all checked bytes when `full`, else the first and last 64 bytes of each block. */
+bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full);
+
+/* The dirty-cache rule (docs/INVARIANTS.md, extents): no byte of a free extent past its
+ * dirty prefix holds data. Reads every resident page there; run while every thread is
+ * parked (the explicit check op and the end of each input). */
+bool hzf_model_check_free_extents(hzf_ctx_t *c);
 
 /* ---- faults seen by this thread (hzf_model.c) --------------------------------- */
 typedef struct {
@@ -117,6 +136,9 @@ bool hzf_expect_fault(hzf_ctx_t *c, unsigned allowed, hz_op_t op, const char *wh
 /* ---- failures and notes (hzf_exec.c) ------------------------------------------ */
 __attribute__((format(printf, 4, 5))) void hzf_fail(hzf_ctx_t *c, const char *check,
                                                     const char *expected, const char *fmt, ...);
+/* After hzf_fail: names the violated rule more exactly than the check's default (the
+ * heap checker's own invariant string). */
+void hzf_fail_invariant(hzf_ctx_t *c, const char *invariant);
 bool hzf_failed(const hzf_ctx_t *c);
 bool hzf_checking(const hzf_ctx_t *c);
 bool hzf_tracing(const hzf_ctx_t *c);

@@ -25,6 +25,7 @@ void __sanitizer_set_death_callback(void (*callback)(void));
  * in the fuzzing binary, where the saved crash input serves instead.) */
 static const char *hzf__current_path;
 static void hzf__on_death(void) {
+  hz_seed_bug_print();
   int op = hzf_current_op();
   if (op < 0) return;
   hzf_result_t r = {.failed = true, .op = (unsigned)op};

@@ -163,13 +163,13 @@ static void hzf__realloc(hzf_ctx_t *c) {
   if (q == p && !b->large) newcap = b->cap, newlarge = false;
   if (hzf_checking(c)) {
     unsigned char *u = q;
-    for (size_t k = 0; k < keep; k++)
-      if (u[k] != b->fill) {
-        hzf_fail(c, "realloc-prefix", "the first min(old, new) bytes survive realloc",
-                 "block #%u %zu -> %zu B: byte %zu is 0x%02x, fill 0x%02x", b->id, old, ns, k,
-                 u[k], b->fill);
-        return;
-      }
+    size_t k = hzf_model_first_bad(u, old, b->fill, keep); /* the old block's checked bytes */
+    if (k < old) {
+      hzf_fail(c, "realloc-prefix", "the first min(old, new) bytes survive realloc",
+               "block #%u %zu -> %zu B: byte %zu is 0x%02x, fill 0x%02x", b->id, old, ns, k,
+               u[k], b->fill);
+      return;
+    }
     size_t usable = hz_usable_size(q);
     if (!hzf_expect_no_fault(c, "usable_size after realloc")) return;
     if ((uintptr_t)q % 16 || usable < ns || usable != newcap) {
@@ -195,7 +195,9 @@ static void hzf__realloc(hzf_ctx_t *c) {
   b->cap = newcap;
   b->large = newlarge;
   m->nlarge += b->large;
-  if (hzf_checking(c) && ns > keep) memset(b->p + keep, b->fill, ns - keep);
+  /* The new size moves the tail window (blocks over 8 KiB) onto bytes the model never
+   * filled, and a grown block has new bytes: fill the checked bytes again. */
+  if (hzf_checking(c)) hzf_model_fill(b);
   hzf_note(c, "#%u %s +0x%zx (%zu B)", b->id, q == p ? "in place" : "moved to",
            (size_t)hzf_addr(q), ns);
 }
@@ -244,6 +246,7 @@ static void hzf__write(hzf_ctx_t *c) {
   if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before write")) return;
   hzf_block_t *b = &c->m->b[i];
   b->fill = (uint8_t)(c->op->arg & 0xff);
+  if (b->fill == 0) b->fill = 0xA5; /* 0 stands for calloc memory (hzf_model_first_bad) */
   if (hzf_checking(c)) hzf_model_fill(b);
   else memset(b->p, b->fill, b->req < 64 ? b->req : 64);
   hzf_note(c, "#%u fill 0x%02x", b->id, b->fill);

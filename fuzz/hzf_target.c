@@ -2,9 +2,13 @@
  * libFuzzer binary and the standalone replay driver.
  *
  * A failed check prints the report (decoded ops up to the failing one, the check, what
- * the model expected and what hz did, and the line "HZFUZZ-FINDING: ...") and then
- * aborts under libFuzzer, so libFuzzer saves the input; the standalone driver exits
- * with HZF_EXIT_FINDING instead.
+ * the model expected and what hz did, the line "HZFUZZ-FINDING: ..." and a one-line
+ * replay command) and then aborts under libFuzzer, so libFuzzer saves the input too;
+ * the standalone driver exits with HZF_EXIT_FINDING instead.
+ *
+ * Under libFuzzer with $HZF_FINDINGS_DIR set (run_fuzzer.sh sets it to the crash folder)
+ * the input is also written there as finding-<hash>, so the replay command printed with
+ * the report names a file that exists before libFuzzer writes its own copy.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,21 @@
 static hzf_options_t hzf__opt = {.mode = HZF_DEFAULT_MODE};
 static bool hzf__mode_set;
 static const char *hzf__input_name; /* set by the standalone driver */
+static const uint8_t *hzf__data;    /* the input running now, for hzf__save */
+static size_t hzf__size;
+static char hzf__replay[1200];
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+/* libFuzzer's inline coverage counters are plain bytes that every thread increments,
+ * racy by design (a lost count costs nothing): TSan must not report them, and only them. */
+const char *__tsan_default_suppressions(void);
+/* TSan calls it while initialising, before it could run any instrumented code. */
+__attribute__((disable_sanitizer_instrumentation)) const char *__tsan_default_suppressions(void) {
+  return "race:__start___sancov_cntrs\nrace:fuzzer::TracePC\n";
+}
+#endif
+#endif
 
 const hzf_profile_t *hzf_target_profile(void) { return hzf_profile_find(HZF_TARGET); }
 
@@ -39,6 +58,38 @@ void hzf_target_configure(hzf_mode_t mode, const char *input_name) {
   hzf__input_name = input_name;
 }
 
+/* The replay command for the running input; under libFuzzer, after saving it. */
+static const char *hzf__save(void) {
+  const char *mode = hzf__opt.mode == HZF_MODE_FREE ? " --mode free" : "";
+  if (hzf__input_name) {
+    snprintf(hzf__replay, sizeof hzf__replay, "bazel run //tools:repro -- --target %s_fuzzer%s %s",
+             HZF_TARGET, mode, hzf__input_name);
+    return hzf__replay;
+  }
+  const char *dir = getenv("HZF_FINDINGS_DIR");
+  if (!dir || !*dir) { /* run by hand: libFuzzer's own crash file is the only copy */
+    snprintf(hzf__replay, sizeof hzf__replay, "bazel run //tools:repro -- --target %s_fuzzer%s "
+             "<the crash file libFuzzer names below>", HZF_TARGET, mode);
+    return hzf__replay;
+  }
+  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a: a stable name per input */
+  for (size_t i = 0; i < hzf__size; i++) h = (h ^ hzf__data[i]) * 0x100000001b3ull;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/finding-%016llx", dir, (unsigned long long)h);
+  FILE *f = fopen(path, "wb");
+  bool ok = f && fwrite(hzf__data, 1, hzf__size, f) == hzf__size;
+  if (f && fclose(f) != 0) ok = false;
+  if (ok)
+    snprintf(hzf__replay, sizeof hzf__replay,
+             "bazel run //tools:repro -- --target %s_fuzzer%s %s%s", HZF_TARGET, mode,
+             path[0] == '/' ? "" : "$PWD/", path);
+  else
+    snprintf(hzf__replay, sizeof hzf__replay,
+             "bazel run //tools:repro -- --target %s_fuzzer%s <the crash file libFuzzer "
+             "writes below> (could not write %s)", HZF_TARGET, mode, path);
+  return hzf__replay;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!hzf__mode_set) {
     const char *env = getenv("HZF_MODE");
@@ -47,12 +98,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hzf__opt.abort_on_hang = hzf__input_name == NULL;
     hzf__mode_set = true;
   }
+  hzf__opt.save = hzf__save;
+  hzf__data = data;
+  hzf__size = size;
   hzf_result_t res;
   if (hzf_run(hzf_target_profile(), data, size, &hzf__opt, &res) == 0) return 0;
-  char replay[512];
-  snprintf(replay, sizeof replay, "bazel run //tools:repro -- --target %s_fuzzer %s", HZF_TARGET,
-           hzf__input_name ? hzf__input_name : "<the crash file libFuzzer writes below>");
-  hzf_report(stderr, hzf_last_program(), &res, replay);
+  hzf_report(stderr, hzf_last_program(), &res, hzf__save());
   if (hzf__input_name) exit(HZF_EXIT_FINDING);
   abort();
 }

@@ -11,6 +11,7 @@ set -euo pipefail
 target=$1 bin=$2 seeds=$3 dict=$4
 shift 4
 
+bin=$(cd "$(dirname "$bin")" 2>/dev/null && pwd)/$(basename "$bin")
 if [ ! -x "$bin" ]; then
   echo "hzfuzz: fuzzer binary $bin is missing; build it with bazel build //fuzz:${target}_bin" >&2
   exit 2
@@ -30,18 +31,45 @@ for f in "$seeds"/*; do
   cp -n "$f" "$out/corpus/" 2>/dev/null || true
 done
 
+# libFuzzer ignores "--flag" and only warns about a misspelt "-flag", then fuzzes with
+# the default budget; both are mistakes here, so stop before fuzzing.
+known=$("$bin" -help=1 2>&1 | awk '/^ [a-z_0-9]+ +\t/ {print $1}')
 budget=(-max_total_time=600)
 for a in "$@"; do
+  case $a in
+    --*)
+      echo "hzfuzz: $a: libFuzzer flags take one dash, e.g. -max_total_time=60" >&2
+      exit 2 ;;
+    -*=*)
+      name=${a%%=*}
+      name=${name#-}
+      if [ -n "$known" ] && ! grep -qx "$name" <<<"$known"; then
+        echo "hzfuzz: $a: not a libFuzzer flag (the list: $bin -help=1)" >&2
+        exit 2
+      fi ;;
+    -*)
+      echo "hzfuzz: $a: libFuzzer flags are -name=value, e.g. -max_total_time=60" >&2
+      exit 2 ;;
+    *)
+      if [ ! -d "$a" ]; then
+        echo "hzfuzz: $a: not a flag and not a corpus folder" >&2
+        exit 2
+      fi ;;
+  esac
   case $a in -max_total_time=* | -runs=*) budget=() ;; esac
 done
 dict_flag=()
-if [ "$dict" != "-" ] && [ -s "$dict" ]; then dict_flag=(-dict="$(pwd)/$dict"); fi
+if [ "$dict" != "-" ] && [ -s "$dict" ]; then
+  dict_flag=(-dict="$(cd "$(dirname "$dict")" && pwd)/$(basename "$dict")")
+fi
 
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 echo "hzfuzz: fuzzing $target (seeds: corpus/$target/, $(ls "$out/corpus" | wc -l) inputs in the working corpus)"
+echo "hzfuzz: budget     ${budget[*]:-as given} (libFuzzer flags after --, e.g. -max_total_time=60 -jobs=2)"
 echo "hzfuzz: new inputs -> $out/corpus/"
-echo "hzfuzz: findings   -> $out/crashes/ (each prints 'HZFUZZ-FINDING: ...' and its op trace)"
-echo "hzfuzz: replay one -> bazel run //tools:repro -- --target $target $out/crashes/<file>"
+echo "hzfuzz: findings   -> $out/crashes/ (each prints 'HZFUZZ-FINDING: ...', its op trace"
+echo "                      and the command that replays it)"
+echo "hzfuzz: minimize   -> bazel run //tools:minimize -- --target $target $out/crashes/<file> <name>"
+export HZF_FINDINGS_DIR=$out/crashes
 cd "$out" # libFuzzer's -jobs logs (fuzz-N.log) land here, not in the runfiles tree
 exec "$bin" -artifact_prefix="$out/crashes/" -max_len=2048 -timeout=60 -print_final_stats=1 \
   "${dict_flag[@]}" "${budget[@]}" "$@" "$out/corpus"

@@ -5,6 +5,12 @@
  * which `--encode` (and every replay driver, for files ending in .ops) turns back into
  * the same bytes. The target defaults to the one the path names, else alloc_fuzzer:
  * the kind byte of an op means different kinds for different targets.
+ *
+ *        bazel run //tools:decode -- --target T --dict
+ *
+ * prints a libFuzzer dictionary for T: one whole op per entry for every kind T draws
+ * (plain, on another thread, and as a 256-block burst where the kind has bursts), so
+ * mutations insert meaningful ops. fuzz/dicts/<target>.dict are made this way.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,25 +18,56 @@
 
 #include "fuzz/hzf_input.h"
 
+/* The kind byte, then thread/sel, pick and arg (hzf_ops.h). */
+static void hzf__dict_entry(const char *name, const char *suffix, unsigned k, unsigned b1,
+                            unsigned pick, unsigned arg) {
+  printf("%s%s=\"\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\"\n", name, suffix, k, b1, pick,
+         arg & 0xff, arg >> 8);
+}
+
+static int hzf__dict(const hzf_profile_t *p) {
+  printf("# libFuzzer dictionary for %s_fuzzer: whole ops (bazel run //tools:decode -- "
+         "--target %s_fuzzer --dict)\n", p->name, p->name);
+  for (unsigned kind = 0; kind < HZF_KIND_COUNT; kind++) {
+    int k = -1;
+    for (unsigned b = 0; b < 256 && k < 0; b++)
+      if (hzf_kind_of_byte(p, (uint8_t)b) == kind) k = (int)b;
+    if (k < 0) continue;
+    const char *name = hzf_kind_name(kind);
+    hzf__dict_entry(name, "", (unsigned)k, 0, 0, 0);
+    if (p->max_threads > 1) hzf__dict_entry(name, "_t1", (unsigned)k, 1, 1, 0);
+    if (kind == HZF_MALLOC) hzf__dict_entry(name, "_x256", (unsigned)k, 60u << 2, 0, 0x300);
+    if (kind == HZF_FREE) {
+      hzf__dict_entry(name, "_x256", (unsigned)k, 60u << 2, 0, 0);
+      if (p->max_threads > 1) hzf__dict_entry(name, "_remote_x256", (unsigned)k, 61u << 2 | 1, 0, 0);
+    }
+  }
+  return 0;
+}
+
 static int hzf__usage(const char *why) {
   if (why) fprintf(stderr, "decode: %s\n", why);
   fprintf(stderr, "usage: decode [--target T] FILE...\n"
-                  "       decode [--target T] --encode IN.ops OUT\n");
+                  "       decode [--target T] --encode IN.ops OUT\n"
+                  "       decode --target T --dict\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
   const hzf_profile_t *forced = NULL;
-  int encode = 0, first = 1;
+  int encode = 0, dict = 0, first = 1;
   for (; first < argc && argv[first][0] == '-'; first++) {
     if (strcmp(argv[first], "--target") == 0 && first + 1 < argc) {
       if (!(forced = hzf_profile_find(argv[++first]))) return hzf__usage("unknown target");
     } else if (strcmp(argv[first], "--encode") == 0) {
       encode = 1;
+    } else if (strcmp(argv[first], "--dict") == 0) {
+      dict = 1;
     } else {
       return hzf__usage("unknown flag");
     }
   }
+  if (dict) return forced && first == argc ? hzf__dict(forced) : hzf__usage("--dict takes --target T only");
   if (first == argc) return hzf__usage("no input file given");
   if (encode && argc - first != 2) return hzf__usage("--encode takes IN.ops and OUT");
   int rc = 0;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The fuzzing tools on the checked-in corpus: decode round trips, repro replays the same
+# trace every time (across threads too), bad input gets a clear message and exit code 2,
+# and run_fuzzer.sh fuzzes a few runs and refuses flags libFuzzer would ignore.
+set -uo pipefail
+
+decode=$1 repro=$2 fuzzer=$3 runner=$4
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+
+# expect_error CODE PATTERN CMD...: CMD exits CODE and its stderr matches PATTERN.
+expect_error() {
+  local code=$1 pattern=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ $rc != "$code" ]; then fail "$* exited $rc, not $code"; return; fi
+  grep -q -- "$pattern" "$tmp/err" || fail "$*: stderr lacks '$pattern': $(cat "$tmp/err")"
+}
+
+# 1. decode: the text form of every seed encodes back to the same bytes.
+n=0
+for f in corpus/*_fuzzer/*; do
+  "$decode" "$f" >"$tmp/t.ops" || { fail "decode $f"; continue; }
+  target=$(basename "$(dirname "$f")")
+  "$decode" --target "$target" --encode "$tmp/t.ops" "$tmp/t.bin" || { fail "encode $f"; continue; }
+  cmp -s "$f" "$tmp/t.bin" || fail "decode/encode of $f does not round trip"
+  n=$((n + 1))
+done
+[ $n -ge 6 ] || fail "only $n corpus files found"
+
+# 2. Determinism: an input where thread 1 frees thread 0's blocks replays to the same
+# trace, addresses included, every time; so does a four-thread input with exits.
+cross=corpus/mt_fuzzer/cross_thread_free_small
+"$repro" "$cross" >"$tmp/r1" || fail "repro $cross found something"
+grep -q "t1 free other-thread's" "$tmp/r1" || fail "$cross no longer frees across threads"
+grep -q "^#1 .*-> #[0-9]" "$tmp/r1" || fail "$cross: op #1 freed nothing"
+for i in 2 3 4; do
+  "$repro" "$cross" >"$tmp/r$i"
+  cmp -s "$tmp/r1" "$tmp/r$i" || { fail "replay $i of $cross differs:"; diff "$tmp/r1" "$tmp/r$i" | head >&2; }
+done
+churn=corpus/mt_fuzzer/four_threads_churn
+"$repro" "$churn" >"$tmp/c1" && "$repro" "$churn" >"$tmp/c2" || fail "repro $churn"
+cmp -s "$tmp/c1" "$tmp/c2" || fail "two replays of $churn differ"
+grep -q "thread 2 exited" "$tmp/c1" || fail "$churn: no thread exit in the trace"
+
+# 3. Bad input: a clear message and exit code 2.
+expect_error 2 "cannot open" "$repro" "$tmp/no-such-file"
+expect_error 2 "unknown target" "$repro" --target no_such_fuzzer "$cross"
+expect_error 2 "unknown flag" "$repro" --frobnicate "$cross"
+expect_error 2 "cannot read" "$repro" "$tmp"
+expect_error 2 "no input file" "$repro"
+expect_error 2 "unknown target" "$decode" --target nope "$cross"
+printf 'threads 2\nt0 malloc sel=99 pick=0 arg=0\n' >"$tmp/bad.ops"
+expect_error 2 "line 2" "$decode" --target mt_fuzzer --encode "$tmp/bad.ops" "$tmp/bad.bin"
+printf 't0 sll_splice sel=0 pick=0 arg=0\n' >"$tmp/bad.ops"
+expect_error 2 "does not draw op sll_splice" "$decode" --target mt_fuzzer --encode "$tmp/bad.ops" "$tmp/b"
+
+# 4. run_fuzzer.sh: refuses what libFuzzer would silently ignore, and fuzzes.
+ws=$tmp/ws
+mkdir -p "$ws"
+export BUILD_WORKSPACE_DIRECTORY=$ws
+expect_error 2 "one dash" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - --max_total_time=5
+expect_error 2 "not a libFuzzer flag" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - -max_totl_time=5
+expect_error 2 "not a flag and not a corpus folder" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - nowhere
+expect_error 2 "missing or empty" "$runner" mt_fuzzer "$fuzzer" "$tmp/no-corpus" -
+"$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - -runs=300 >"$tmp/fuzz.log" 2>&1 ||
+  fail "run_fuzzer.sh -runs=300 failed: $(tail -5 "$tmp/fuzz.log")"
+grep -q "Done 300 runs" "$tmp/fuzz.log" || fail "run_fuzzer.sh did not report its runs"
+[ "$(ls "$ws/out/fuzz/mt_fuzzer/corpus" | wc -l)" -ge 6 ] || fail "the working corpus lacks the seeds"
+
+if [ $fails = 0 ]; then echo "tools_test: all passed ($n corpus files)"; fi
+[ $fails = 0 ]

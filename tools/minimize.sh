@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bazel run //tools:minimize -- --target T CRASH NAME [-runs=N]
+#
+# Turns a finding into a named regression in one command:
+#   1. libFuzzer's minimizer (-minimize_crash=1) shrinks CRASH while the target still fails;
+#   2. repro replays the result and keeps it only if it fails with the same check as
+#      CRASH (a minimizer happily trades one failure for another), else keeps CRASH;
+#   3. the input is written as a readable op list, fuzz/regressions/T-NAME.ops, with the
+#      finding line on top. The target's replay test runs it from then on, so add it with
+#      the fix: until then `bazel test //fuzz/...` fails on it, as it should.
+# Arguments from the BUILD file: decode, repro, then every fuzzer binary.
+set -euo pipefail
+
+decode=$1 repro=$2
+shift 2
+bins=()
+while [ $# -gt 0 ] && [[ $1 == */*_fuzzer_bin ]]; do bins+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift; done
+decode=$(cd "$(dirname "$decode")" && pwd)/$(basename "$decode")
+repro=$(cd "$(dirname "$repro")" && pwd)/$(basename "$repro")
+
+usage() {
+  [ -n "${1:-}" ] && echo "minimize: $1" >&2
+  echo "usage: bazel run //tools:minimize -- --target T CRASH NAME [-runs=N]" >&2
+  echo "targets: $(for b in "${bins[@]}"; do basename "$b" _bin; done | tr '\n' ' ')" >&2
+  exit 2
+}
+
+target="" runs=-runs=2000 args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target) [ $# -ge 2 ] || usage "--target needs a value"; target=${2%_fuzzer}_fuzzer; shift 2 ;;
+    -runs=*) runs=$1; shift ;;
+    -*) usage "unknown flag $1" ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+[ ${#args[@]} = 2 ] || usage "give one CRASH file and one NAME"
+crash=${args[0]} name=${args[1]}
+[[ $name =~ ^[a-z0-9_]+$ ]] || usage "NAME is lower case letters, digits and _ (it names the file)"
+cd "${BUILD_WORKING_DIRECTORY:-.}"
+[ -f "$crash" ] && [ -r "$crash" ] || usage "$crash: no such readable file"
+crash=$(cd "$(dirname "$crash")" && pwd)/$(basename "$crash")
+if [ -z "$target" ]; then
+  for b in "${bins[@]}"; do
+    t=$(basename "$b" _bin)
+    case $crash in */$t/* | */$t-*) target=$t ;; esac
+  done
+  [ -n "$target" ] || usage "the path names no target: give --target"
+fi
+bin=""
+for b in "${bins[@]}"; do [ "$(basename "$b" _bin)" = "$target" ] && bin=$b; done
+[ -n "$bin" ] || usage "unknown target $target"
+ws=${BUILD_WORKSPACE_DIRECTORY:-$(pwd)}
+out=$ws/fuzz/regressions/$target-$name.ops
+[ -e "$out" ] && usage "$out exists: choose another NAME"
+
+finding_of() { # the HZFUZZ-FINDING line of a replay of $1, or nothing (repro exits 86 then)
+  { "$repro" --quiet --target "$target" "$1" 2>/dev/null || true; } | grep '^HZFUZZ-FINDING:' | head -1 || true
+}
+check_of() { # the check a replay of $1 fails, or nothing
+  finding_of "$1" | sed -n 's/^HZFUZZ-FINDING: \([^ ]*\) .*/\1/p'
+}
+want=$(check_of "$crash")
+if [ -z "$want" ]; then
+  echo "minimize: $crash replays without a finding in the deterministic mode; nothing to keep" >&2
+  echo "          (a free-running finding: bazel run //tools:repro -- --mode free --target $target $crash)" >&2
+  exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "minimize: $target fails '$want' on $crash ($(wc -c <"$crash") bytes); minimizing ($runs)"
+(cd "$tmp" && "$bin" -minimize_crash=1 "$runs" -max_len=2048 -timeout=60 \
+   -exact_artifact_path="$tmp/min" "$crash" >"$tmp/log" 2>&1) || true
+kept=$crash
+if [ -s "$tmp/min" ] && [ "$(check_of "$tmp/min")" = "$want" ]; then
+  kept=$tmp/min
+else
+  echo "minimize: the minimizer's result does not fail '$want'; keeping the original"
+fi
+line=$(finding_of "$kept")
+mkdir -p "$(dirname "$out")"
+{
+  echo "# Regression $target-$name, minimized from $(basename "$crash") on $(date -u +%Y-%m-%d)."
+  echo "# Failed as: $line"
+  echo "# Replay: bazel run //tools:repro -- fuzz/regressions/$target-$name.ops"
+  "$decode" --target "$target" "$kept" | grep -v '^# hzfuzz ops v1'
+} >"$out"
+echo "minimize: $(wc -c <"$kept") bytes -> $out"
+echo "minimize: $line"
