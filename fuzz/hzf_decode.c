@@ -75,6 +75,7 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
 }
 
 unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
+unsigned hzf_calloc_burst_of(unsigned pick) { return (pick & 0x80) ? 2u << ((pick >> 4) & 7) : 1u; }
 
 void hzf_decode(const hzf_profile_t *p, const uint8_t *data, size_t size, hzf_program_t *out) {
   unsigned span = (unsigned)(p->max_threads - p->min_threads) + 1;
@@ -117,8 +118,8 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       break;
     case HZF_CALLOC:
       if (sel & 32) snprintf(buf, n, "overflowing nmemb*size (expect NULL, ENOMEM)");
-      else snprintf(buf, n, "%u x %zu B", 1 + ((sel >> 2) & 7),
-                    hzf_size_of(sel, o->arg) / (1 + ((sel >> 2) & 7)));
+      else snprintf(buf, n, "%u x %zu B x%u", 1 + ((sel >> 2) & 7),
+                    hzf_size_of(sel, o->arg) / (1 + ((sel >> 2) & 7)), hzf_calloc_burst_of(o->pick));
       break;
     case HZF_MEMALIGN:
       snprintf(buf, n, "%s align %s2^%u size %zu B", hzf__align_fn[(sel >> 2) & 3],
@@ -149,6 +150,8 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
     case HZF_REUSE:
       snprintf(buf, n, "%s", hzf__reuse_scope[sel & 3]);
       if ((sel & 3) == 0) snprintf(buf + strlen(buf), n - strlen(buf), " %u", o->pick % nc);
+      snprintf(buf + strlen(buf), n - strlen(buf), ", then re-carve class %u",
+               (o->pick % nc + 1 + o->arg % (nc - 1)) % nc);
       break;
     case HZF_FOREIGN:
       snprintf(buf, n, "%s(%s)", hzf__call_names[sel & 3], hzf__foreign_names[o->pick % 8]);

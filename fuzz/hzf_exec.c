@@ -27,7 +27,7 @@
 
 #include "core/api.h"
 
-enum { HZF_CMD_RUN, HZF_CMD_LIST, HZF_CMD_FLUSH, HZF_CMD_REUSE, HZF_CMD_EXIT };
+enum { HZF_CMD_RUN, HZF_CMD_LIST, HZF_CMD_FLUSH, HZF_CMD_REUSE, HZF_CMD_RECARVE, HZF_CMD_EXIT };
 
 typedef struct {
   pthread_t th;
@@ -251,6 +251,11 @@ static void *hzf__worker_main(void *arg) {
       hzf_faults()->count = 0;
       hzf_op_reuse_free(&c);
       hzf__trace(&c);
+    } else if (w->cmd == HZF_CMD_RECARVE) {
+      hzf_ctx_t c = hzf__ctx(ex, ex->reuse_op, w->slot, &ex->model);
+      hzf_faults()->count = 0;
+      hzf_op_recarve(&c);
+      hzf__trace(&c);
     }
     sem_post(&ex->done);
   }
@@ -331,6 +336,12 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
       hzf__call(ex, o->thread, HZF_CMD_REUSE);
     }
     hzf__flush_all(ex);
+    if (ex->opt.mode == HZF_MODE_DIRECT) {
+      hzf_faults()->count = 0;
+      hzf_op_recarve(&c);
+    } else if (ex->opt.mode == HZF_MODE_BATON && !ex->failed) {
+      hzf__call(ex, o->thread, HZF_CMD_RECARVE);
+    }
   }
   if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);
   if (!ex->failed && (o->kind == HZF_CHECK || hzf__due(ex, i)))

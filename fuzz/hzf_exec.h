@@ -154,6 +154,8 @@ void hzf_count_ops(hzf_ctx_t *c, unsigned n);
 void hzf_op_run(hzf_ctx_t *c);
 /* REUSE, first half: free the blocks of the chosen scope. */
 void hzf_op_reuse_free(hzf_ctx_t *c);
+/* After a reuse's flush: the acting thread allocates blocks of another class. */
+void hzf_op_recarve(hzf_ctx_t *c);
 /* Thread flush with its check (every SLL empty afterwards). */
 void hzf_op_flush(hzf_ctx_t *c);
 /* Teardown: frees every live block, checking each. */

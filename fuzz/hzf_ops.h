@@ -103,5 +103,7 @@ long hzf_parse_text(const hzf_profile_t *p, const char *text, uint8_t *out, size
 size_t hzf_size_of(unsigned mode, unsigned arg);
 /* Burst length of malloc and free: 1, or 2..256 when sel bit 2 is set. */
 unsigned hzf_burst_of(unsigned sel);
+/* Burst length of calloc, from its pick byte: 1, or 2..256 when bit 7 is set. */
+unsigned hzf_calloc_burst_of(unsigned pick);
 
 #endif /* HZF_OPS_H */

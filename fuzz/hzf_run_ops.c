@@ -77,12 +77,34 @@ static void hzf__calloc(hzf_ctx_t *c) {
     hzf_expect_no_fault(c, "calloc");
     return;
   }
-  unsigned nm = 1 + ((o->sel >> 2) & 7);
+  unsigned nm = 1 + ((o->sel >> 2) & 7), n = hzf_calloc_burst_of(o->pick), done = 0;
   size_t elem = hzf_size_of(o->sel, o->arg) / nm, req = elem * nm;
-  if (hzf__large_full(c->m, req, 16)) return;
-  void *p = hz_calloc(nm, elem);
-  if (!hzf_expect_no_fault(c, "calloc")) return;
-  hzf_model_add(c, p, req, 16, true);
+  /* A burst empties the thread's cache of the class down to its last block, whose link
+   * word is NULL: calloc must not take that for fresh memory. */
+  for (; done < n && !hzf_failed(c); done++) {
+    if (c->m->n == HZF_MAX_LIVE || hzf__large_full(c->m, req, 16)) break;
+    void *p = hz_calloc(nm, elem);
+    if (!hzf_expect_no_fault(c, "calloc")) return;
+    hzf_model_add(c, p, req, 16, true);
+  }
+  hzf_count_ops(c, done);
+}
+
+void hzf_op_recarve(hzf_ctx_t *c) {
+  /* Right after a reuse emptied slabs: allocate enough blocks of another class to take
+   * one of them, so that a slab is re-carved for a class it did not hold before. */
+  unsigned from = c->op->pick % HZ_NUM_CLASSES;
+  unsigned cls = (from + 1 + c->op->arg % (HZ_NUM_CLASSES - 1)) % HZ_NUM_CLASSES;
+  size_t size = hz_size_class_size(cls);
+  unsigned n = 0, want = (unsigned)(HZ_SLAB_SIZE / size) + 1;
+  if (want > 64) want = 64;
+  for (; n < want && !hzf_failed(c) && c->m->n < HZF_MAX_LIVE; n++) {
+    void *p = hz_malloc(size);
+    if (!hzf_expect_no_fault(c, "malloc after reuse")) return;
+    hzf_model_add(c, p, size, 16, false);
+  }
+  hzf_note(c, "re-carve: %u x %zu B", n, size);
+  hzf_count_ops(c, n);
 }
 
 static void hzf__memalign(hzf_ctx_t *c) {

@@ -104,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hzf_result_t res;
   if (hzf_run(hzf_target_profile(), data, size, &hzf__opt, &res) == 0) return 0;
   hzf_report(stderr, hzf_last_program(), &res, hzf__save());
+  hz_seed_bug_print(); /* a seeded-bug build (tools/bugzoo) says how often it fired */
   if (hzf__input_name) exit(HZF_EXIT_FINDING);
   abort();
 }
