@@ -25,6 +25,67 @@ static void hzf__dict_entry(const char *name, const char *suffix, unsigned k, un
          arg & 0xff, arg >> 8);
 }
 
+/* The kind byte that decodes to `kind` for profile p, or -1 when p never draws it. */
+static int hzf__kind_byte(const hzf_profile_t *p, unsigned kind) {
+  for (unsigned b = 0; b < 256; b++)
+    if (hzf_kind_of_byte(p, (uint8_t)b) == kind) return (int)b;
+  return -1;
+}
+
+/* Multi-op idioms: short programs that reach the states allocator bugs live in, which
+ * single-op mutations reach only slowly. An entry is written only when the profile draws
+ * every kind it uses and has the threads it names. sel 60 is a burst of 256. */
+typedef struct {
+  unsigned kind, thread, sel, pick, arg;
+} hzf__step_t;
+
+static void hzf__idiom(const hzf_profile_t *p, const char *name, const hzf__step_t *s,
+                       unsigned n) {
+  char out[512];
+  size_t len = 0;
+  for (unsigned i = 0; i < n; i++) {
+    int k = hzf__kind_byte(p, s[i].kind);
+    if (k < 0 || s[i].thread >= p->max_threads) return;
+    unsigned bytes[5] = {(unsigned)k, s[i].sel << 2 | s[i].thread, s[i].pick, s[i].arg & 0xff,
+                         s[i].arg >> 8};
+    for (unsigned j = 0; j < 5; j++)
+      len += (size_t)snprintf(out + len, sizeof out - len, "\\x%02x", bytes[j]);
+  }
+  printf("idiom_%s=\"%s\"\n", name, out);
+}
+
+static void hzf__idioms(const hzf_profile_t *p) {
+  /* A block freed into an empty cache has a NULL link word; calloc then gets it back. */
+  static const hzf__step_t empty_cache_calloc[] = {
+      {HZF_MALLOC, 0, 1, 0, 48}, {HZF_FLUSH, 0, 0, 0, 0}, {HZF_FREE, 0, 3, 0, 0},
+      {HZF_CALLOC, 0, 1, 0, 48}};
+  /* Free a block, fill the cache to its bound, free the block again: the slow path. */
+  static const hzf__step_t double_free_at_bound[] = {
+      {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_FREE, 0, 3, 0, 0}, {HZF_FREE, 0, 60, 0, 0},
+      {HZF_STALE, 0, 0, 0, 0}};
+  /* Another thread frees a burst of blocks, then the owner allocates and collects. */
+  static const hzf__step_t remote_then_collect[] = {
+      {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_FREE, 1, 61, 0, 0}, {HZF_MALLOC, 0, 60, 0, 0x300}};
+  /* Two threads free the same thread's blocks in turn (contention on one remote queue). */
+  static const hzf__step_t two_remote_freers[] = {
+      {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_FREE, 1, 61, 0, 0}, {HZF_FREE, 2, 61, 0, 0},
+      {HZF_DOUBLE_FREE, 1, 0, 0, 0}};
+  /* A thread exits with blocks in its cache and live blocks others hold. */
+  static const hzf__step_t exit_with_cache[] = {
+      {HZF_MALLOC, 1, 60, 0, 0x300}, {HZF_FREE, 1, 62, 0, 0}, {HZF_EXIT, 1, 0, 0, 0},
+      {HZF_CHECK, 0, 0, 0, 0}};
+  /* Fill the cache past its bound (the drain), then allocate it all back. */
+  static const hzf__step_t drain_and_refill[] = {
+      {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_FREE, 0, 60, 0, 0}, {HZF_SLL_DRAIN, 0, 0, 0, 100},
+      {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_CHECK, 0, 0, 0, 0}};
+  hzf__idiom(p, "empty_cache_calloc", empty_cache_calloc, 4);
+  hzf__idiom(p, "double_free_at_bound", double_free_at_bound, 4);
+  hzf__idiom(p, "remote_then_collect", remote_then_collect, 3);
+  hzf__idiom(p, "two_remote_freers", two_remote_freers, 4);
+  hzf__idiom(p, "exit_with_cache", exit_with_cache, 4);
+  hzf__idiom(p, "drain_and_refill", drain_and_refill, 5);
+}
+
 static int hzf__dict(const hzf_profile_t *p) {
   printf("# libFuzzer dictionary for %s_fuzzer: whole ops (bazel run //tools:decode -- "
          "--target %s_fuzzer --dict)\n", p->name, p->name);
@@ -42,6 +103,7 @@ static int hzf__dict(const hzf_profile_t *p) {
       if (p->max_threads > 1) hzf__dict_entry(name, "_remote_x256", (unsigned)k, 61u << 2 | 1, 0, 0);
     }
   }
+  hzf__idioms(p);
   return 0;
 }
 
