@@ -110,13 +110,14 @@ void hz_free_slow(void *p) {
     return;
   }
   hz_tcache_t *tc = &hz_tc;
-  uint32_t tag = hz_ptag_get(p);
-  if (HZ_BUG(HZ_BUG_DF_SLOW_PATH, HZ_TAG_OWNER(tag) == tc->tid &&
-                                      tc->sll[HZ_TAG_CLASS(tag)].count >= tc->sll[HZ_TAG_CLASS(tag)].max)) {
-    hz_sll_t *l = &tc->sll[HZ_TAG_CLASS(tag)];
-    hz_tcache_drain(tc, HZ_TAG_CLASS(tag), l->max / 2 ? l->max / 2 : 1);
-    hz_block_in(p, HZ_TAG_CLASS(tag));
-    hz_sll_push(l, p);
+  /* Seeded DF_SLOW_PATH: "the fast path already tested the marker", so an own block at
+   * the cache bound is cached without hz_locate, double free or not. */
+  uint32_t tag = hz_ptag_get(p), tcls = HZ_TAG_CLASS(tag);
+  if (HZ_BUG(HZ_BUG_DF_SLOW_PATH,
+             HZ_TAG_OWNER(tag) == tc->tid && tc->sll[tcls].count >= tc->sll[tcls].max)) {
+    hz_tcache_drain(tc, tcls, tc->sll[tcls].max / 2 ? tc->sll[tcls].max / 2 : 1);
+    hz_block_in(p, tcls);
+    hz_sll_push(&tc->sll[tcls], p);
     return;
   }
   hz_where_t w = hz_locate(p, false);
@@ -129,7 +130,8 @@ void hz_free_slow(void *p) {
     return;
   }
   if (w.owner != tc->tid &&
-      !HZ_BUG(HZ_BUG_REMOTE_OWN_SLL, tc->tid != HZ_TID_NONE && tc->sll[w.cls].count < tc->sll[w.cls].max)) {
+      !HZ_BUG(HZ_BUG_REMOTE_OWN_SLL,
+              tc->tid != HZ_TID_NONE && tc->sll[w.cls].count < tc->sll[w.cls].max)) {
     hz_remote_free(w.slab, p, w.cls);
     return;
   }
