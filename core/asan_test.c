@@ -45,25 +45,16 @@ HZ_TEST(cached_freelisted_and_queued_blocks_are_poisoned) {
   HZ_EXPECT(poisoned(big)); /* freed large blocks too */
 }
 
+static void use_after_free(void) {
+  char *volatile p = hz_malloc(64);
+  hz_free(p);
+  p[10] = 'x'; /* the block sits in this thread's cache */
+}
+
 HZ_TEST(use_after_free_of_a_cached_block_is_reported_by_asan) {
-  int fds[2];
-  HZ_REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 2);
-    char *volatile p = hz_malloc(64);
-    hz_free(p);
-    p[10] = 'x'; /* the block sits in this thread's cache */
-    _exit(0);
-  }
-  close(fds[1]);
   static char out[65536];
-  size_t n = 0;
-  ssize_t r;
-  while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  int status = hz_test_run_child(use_after_free, out, sizeof out);
+  HZ_REQUIRE(status != -1);
   HZ_EXPECT(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
   HZ_EXPECT(strstr(out, "AddressSanitizer: use-after-poison") != NULL);
 }

@@ -63,6 +63,15 @@ HZ_NO_SANITIZE static inline void hz_mark_set(void *block, uintptr_t v) {
   ((uintptr_t *)block)[1] = v;
 }
 
+/* Race points (config.h HZ_RACE_POINTS): one relaxed load and an untaken branch in a
+ * fuzzing build, nothing otherwise. */
+extern hz_race_hook_t _Atomic hz_race_hook;
+static inline void hz_race_point(hz_race_point_t where, void *obj) {
+  if (!HZ_RACE_POINTS) return;
+  hz_race_hook_t h = atomic_load_explicit(&hz_race_hook, memory_order_relaxed);
+  if (HZ_UNLIKELY(h != NULL)) h(where, obj);
+}
+
 /* Poisoning: compiled to nothing outside ASan/MSan builds. */
 static inline void hz_poison(void *p, size_t n) {
 #if HZ_ASAN

@@ -125,7 +125,7 @@ static int hz__check_superslabs(hz__check_t *c) {
 }
 
 static int hz__check_threads(hz__check_t *c) {
-  for (uint32_t tid = 1; tid < HZ_MAX_THREADS; tid++) {
+  for (uint32_t tid = 1, bound = hz_thread_id_bound(); tid < bound; tid++) {
     hz_tcache_t *tc = hz_thread_lookup(tid);
     if (!tc) continue;
     c->census.threads++;

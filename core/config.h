@@ -75,6 +75,16 @@
  * that one known bug for tools/bugzoo to prove the suite catches it. Never for real use. */
 
 /* ---- derived; do not set ---------------------------------------------------- */
+/* HZ_RACE_POINTS: fuzzing builds (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, the macro
+ * libFuzzer and OSS-Fuzz builds define) call a hook at each race point, a place in
+ * lock-free code between a load and the CAS that depends on it, so a fuzzer can land
+ * another thread's step exactly there (hz_set_race_hook). Elsewhere a race point is an
+ * empty inline function. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define HZ_RACE_POINTS 1
+#else
+#define HZ_RACE_POINTS 0
+#endif
 #define HZ_PAGE_SHIFT 12
 #define HZ_PAGE_SIZE ((size_t)1 << HZ_PAGE_SHIFT)
 #define HZ_SUPERSLAB_SHIFT 21 /* 2 MiB: the unit taken from the arena */

@@ -21,6 +21,14 @@ void hz_set_error_hook(hz_error_hook_t hook, void *ctx) {
   atomic_store(&hz__hook, hook);
 }
 
+hz_race_hook_t _Atomic hz_race_hook;
+
+bool hz_set_race_hook(hz_race_hook_t hook) {
+  if (!HZ_RACE_POINTS) return false;
+  atomic_store(&hz_race_hook, hook);
+  return true;
+}
+
 const char *hz_fault_name(hz_fault_kind_t kind) {
   static const char *const names[HZ_FAULT_KIND_COUNT] = {
       "none", "double free", "pointer not allocated", "foreign pointer",

@@ -7,6 +7,7 @@
 #ifndef HZ_DEBUG_H
 #define HZ_DEBUG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,6 +104,24 @@ int hz_heap_check(hz_violation_t *out, hz_census_t *census);
  * but the caller holds a thread cache and the program holds no hz block; returns 0, or
  * -1 (changing nothing) when that is not so. Not for use while other threads allocate. */
 int hz_debug_reset(void);
+
+/* The calling thread leaves hz as if it exited (its cache flushed, its slabs abandoned
+ * or released, its id free for reuse) but goes on running; its next allocation registers
+ * it again. Lets a fuzz driver keep its worker threads across hz_debug_reset instead of
+ * creating new ones for every input. */
+void hz_thread_detach(void);
+
+/* ---- race points ---------------------------------------------------------------- */
+/* Where another thread's step can land inside a lock-free update (HZ_RACE_POINTS). */
+typedef enum {
+  HZ_RACE_REMOTE_PUSH, /* a remote free linked its block to the queue head it loaded and is
+                        * about to CAS the queue head; `obj` is the slab */
+} hz_race_point_t;
+typedef void (*hz_race_hook_t)(hz_race_point_t where, void *obj);
+/* Installs the hook every race point calls (NULL: none). Returns false, installing
+ * nothing, in a build without race points. The hook runs on the racing thread, with no
+ * allocator lock held, and may call into hz (a free there is the competing step). */
+bool hz_set_race_hook(hz_race_hook_t hook);
 
 /* ---- counters ----------------------------------------------------------------- */
 typedef struct {

@@ -61,6 +61,7 @@ bool hz_slab_remote_push(hz_slab_t *s, void *head, void *tail) {
     /* Re-linked on every retry: the head may have moved. */
     if (!HZ_BUG(HZ_BUG_CAS_NO_RELINK, retry)) hz_link_set(tail, old);
     retry = true;
+    hz_race_point(HZ_RACE_REMOTE_PUSH, s); /* another free may move the head here */
   } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, head, memory_order_release,
                                                   memory_order_relaxed));
   return old == NULL;

@@ -4,17 +4,8 @@
 #include <pthread.h>
 
 #include "core/api.h"
+#include "core/testing/hz_heap.h"
 #include "core/testing/hz_test.h"
-
-static hz_census_t census(void) {
-  hz_violation_t v;
-  hz_census_t c;
-  if (hz_heap_check(&v, &c)) {
-    fprintf(stderr, "heap check: %s: %s\n", v.invariant, v.message);
-    hz_test_fail(__FILE__, __LINE__, "hz_heap_check", v.invariant);
-  }
-  return c;
-}
 
 static void *remote_free(void *p) {
   hz_free(p);
@@ -23,17 +14,17 @@ static void *remote_free(void *p) {
 
 HZ_TEST(used_counts_blocks_held_cached_queued_but_not_freelisted) {
   hz_thread_flush();
-  hz_census_t c0 = census();
+  hz_census_t c0 = HZ_TEST_CENSUS();
   void *a = hz_malloc(500), *b = hz_malloc(500), *d = hz_malloc(500), *e = hz_malloc(500);
   hz_slab_t *s = hz_slab_of(a);
   HZ_REQUIRE(hz_slab_of(e) == s);
   uint32_t used0 = s->used; /* the four blocks, and what the refill cached */
-  hz_census_t c1 = census();
+  hz_census_t c1 = HZ_TEST_CENSUS();
   HZ_EXPECT_EQ(c1.user_blocks, c0.user_blocks + 4);
 
   hz_free(a); /* local free: into the TLS SLL, still used */
   HZ_EXPECT_EQ(s->used, used0);
-  hz_census_t c2 = census();
+  hz_census_t c2 = HZ_TEST_CENSUS();
   HZ_EXPECT_EQ(c2.user_blocks, c1.user_blocks - 1);
   HZ_EXPECT_EQ(c2.cached_blocks, c1.cached_blocks + 1);
 
@@ -41,13 +32,13 @@ HZ_TEST(used_counts_blocks_held_cached_queued_but_not_freelisted) {
   pthread_create(&t, NULL, remote_free, b);
   pthread_join(t, NULL);
   HZ_EXPECT_EQ(s->used, used0);
-  hz_census_t c3 = census();
+  hz_census_t c3 = HZ_TEST_CENSUS();
   HZ_EXPECT_EQ(c3.queued_blocks, c2.queued_blocks + 1);
   HZ_EXPECT_EQ(c3.user_blocks, c2.user_blocks - 1);
 
   /* Drain and collect: only now do blocks leave `used`. */
   hz_thread_flush();
-  hz_census_t c4 = census();
+  hz_census_t c4 = HZ_TEST_CENSUS();
   HZ_EXPECT_EQ(c4.cached_blocks, 0);
   HZ_EXPECT_EQ(c4.queued_blocks, 0);
   HZ_EXPECT_EQ(c4.user_blocks, c3.user_blocks);
@@ -58,7 +49,7 @@ HZ_TEST(used_counts_blocks_held_cached_queued_but_not_freelisted) {
   hz_free(e);
   hz_thread_flush(); /* the slab is EMPTY: it goes back to the pool */
   HZ_EXPECT_EQ(s->state, HZ_SLAB_POOLED);
-  HZ_EXPECT_EQ(census().user_blocks, c0.user_blocks);
+  HZ_EXPECT_EQ(HZ_TEST_CENSUS().user_blocks, c0.user_blocks);
 }
 
 HZ_TEST(a_slab_is_not_reused_while_a_thread_cache_holds_its_blocks) {
@@ -78,7 +69,7 @@ HZ_TEST(a_slab_is_not_reused_while_a_thread_cache_holds_its_blocks) {
     HZ_EXPECT(hz_slab_of(q[i]) != s);
   }
   for (int i = 0; i < 400; i++) hz_free(q[i]);
-  census();
+  HZ_TEST_CENSUS();
   hz_thread_flush();
 }
 
@@ -105,7 +96,7 @@ HZ_TEST(empty_slabs_are_reused_for_another_class) {
   HZ_EXPECT(st1.slab_inits > st0.slab_inits);
   HZ_EXPECT_EQ(s->cls, hz_size_to_class(65536));
   HZ_EXPECT_EQ(HZ_TAG_CLASS(hz_ptag_get(q[found - 1])), hz_size_to_class(65536));
-  census();
+  HZ_TEST_CENSUS();
   for (int i = 0; i < found; i++) hz_free(q[i]);
   hz_thread_flush();
 }
@@ -115,13 +106,13 @@ HZ_TEST(fully_empty_superslabs_return_to_the_arena) {
   enum { N = 6 * 16 * 2 }; /* six SuperSlabs of 64 KiB blocks, two per slab */
   static void *p[N];
   for (int i = 0; i < N; i++) HZ_REQUIRE((p[i] = hz_malloc(65536)) != NULL);
-  hz_census_t full = census();
+  hz_census_t full = HZ_TEST_CENSUS();
   hz_stats_t st0, st1;
   hz_get_stats(&st0);
   for (int i = 0; i < N; i++) hz_free(p[i]);
   hz_thread_flush();
   hz_get_stats(&st1);
-  hz_census_t empty = census();
+  hz_census_t empty = HZ_TEST_CENSUS();
   /* All but one empty SuperSlab (kept warm) went back to the arena's free extents. */
   HZ_EXPECT(st1.superslabs_released >= st0.superslabs_released + 4);
   HZ_EXPECT(empty.superslabs_slab < full.superslabs_slab);
@@ -139,5 +130,5 @@ HZ_TEST(extents_are_reused_before_the_arena_grows) {
   HZ_REQUIRE(c);
   hz_free(b);
   hz_free(c);
-  census();
+  HZ_TEST_CENSUS();
 }

@@ -24,6 +24,8 @@ hz_tcache_t *hz_thread_lookup(uint32_t tid) {
   return tid < HZ_MAX_THREADS ? hz__threads.caches[tid] : NULL;
 }
 
+uint32_t hz_thread_id_bound(void) { return hz__threads.next_tid; }
+
 static void hz__release_tid(hz_tcache_t *tc) {
   hz_threads_lock();
   hz__threads.caches[tc->tid] = NULL;
@@ -106,6 +108,14 @@ hz_tcache_t *hz_thread_cache(void) {
   return tc;
 }
 
+void hz_thread_detach(void) {
+  hz_tcache_t *tc = &hz_tc;
+  if (tc->tid == HZ_TID_NONE) return;
+  hz__thread_exit(tc);
+  tc->exiting = 0; /* the thread goes on, and registers again on its next allocation */
+  pthread_setspecific(hz__threads.key, NULL);
+}
+
 int hz_debug_reset(void) {
   if (!hz_ensure_init()) return -1;
   if (hz_tc.tid != HZ_TID_NONE) hz_tcache_flush(&hz_tc);
@@ -118,7 +128,7 @@ int hz_debug_reset(void) {
   hz__fork_prepare(); /* every lock, in the usual order */
   hz_pagemap_reset();
   hz_pool_reset();
-  for (uint32_t tid = 0; tid < HZ_MAX_THREADS; tid++) {
+  for (uint32_t tid = 0; tid < hz__threads.next_tid; tid++) {
     hz__threads.caches[tid] = NULL;
     atomic_store_explicit(&hz_remote_hint[tid], 0, memory_order_relaxed);
   }

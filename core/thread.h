@@ -17,6 +17,9 @@ hz_tcache_t *hz_thread_cache(void);
 /* The registered cache of thread `tid`, or NULL. Only stable while that thread is
  * parked or the caller is that thread. */
 hz_tcache_t *hz_thread_lookup(uint32_t tid);
+/* Every id ever handed out is below this bound, so a walk over the registered caches
+ * stops here instead of at HZ_MAX_THREADS. */
+uint32_t hz_thread_id_bound(void);
 /* Serialises the heap check against thread registration and exit. */
 void hz_threads_lock(void);
 void hz_threads_unlock(void);

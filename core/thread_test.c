@@ -5,17 +5,8 @@
 #include <string.h>
 
 #include "core/api.h"
+#include "core/testing/hz_heap.h"
 #include "core/testing/hz_test.h"
-
-static hz_census_t census(void) {
-  hz_violation_t v;
-  hz_census_t c;
-  if (hz_heap_check(&v, &c)) {
-    fprintf(stderr, "heap check: %s: %s\n", v.invariant, v.message);
-    hz_test_fail(__FILE__, __LINE__, "hz_heap_check", v.invariant);
-  }
-  return c;
-}
 
 typedef struct {
   void **blocks;
@@ -43,12 +34,12 @@ HZ_TEST(remote_frees_queue_on_the_slab_and_the_owner_collects_them) {
   enum { N = 3000 };
   static void *p[N];
   for (int i = 0; i < N; i++) p[i] = hz_malloc(96);
-  hz_census_t before = census();
+  hz_census_t before = HZ_TEST_CENSUS();
   job_t j = {p, N, 96};
   pthread_t t;
   pthread_create(&t, NULL, free_all, &j);
   pthread_join(t, NULL);
-  hz_census_t mid = census();
+  hz_census_t mid = HZ_TEST_CENSUS();
   HZ_EXPECT_EQ(mid.queued_blocks, before.queued_blocks + N);
   HZ_EXPECT_EQ(mid.user_blocks, before.user_blocks - N);
   /* None went into the freeing thread's cache: it never even registered. */
@@ -60,7 +51,7 @@ HZ_TEST(remote_frees_queue_on_the_slab_and_the_owner_collects_them) {
   HZ_EXPECT(s1.remote_collects > s0.remote_collects);
   for (int i = 0; i < N; i++) hz_free(p[i]);
   hz_thread_flush();
-  hz_census_t after = census();
+  hz_census_t after = HZ_TEST_CENSUS();
   HZ_EXPECT_EQ(after.queued_blocks, 0);
   HZ_EXPECT_EQ(after.user_blocks, before.user_blocks - N);
 }
@@ -71,10 +62,10 @@ HZ_TEST(thread_exit_abandons_live_slabs_and_another_thread_adopts_them) {
   static void *p[N];
   job_t j = {p, N, 200};
   pthread_t t;
-  hz_census_t before = census();
+  hz_census_t before = HZ_TEST_CENSUS();
   pthread_create(&t, NULL, alloc_all_and_exit, &j);
   pthread_join(t, NULL);
-  hz_census_t mid = census();
+  hz_census_t mid = HZ_TEST_CENSUS();
   HZ_EXPECT(mid.slabs_abandoned > before.slabs_abandoned);
   HZ_EXPECT_EQ(mid.user_blocks, before.user_blocks + N);
   HZ_EXPECT_EQ(mid.threads, before.threads); /* its id was released */
@@ -83,7 +74,7 @@ HZ_TEST(thread_exit_abandons_live_slabs_and_another_thread_adopts_them) {
     HZ_EXPECT_EQ(((unsigned char *)p[i])[199], 0x3C);
     hz_free(p[i]);
   }
-  census();
+  HZ_TEST_CENSUS();
   /* ...and allocating the class adopts the slabs and collects those frees. */
   hz_stats_t s0, s1;
   hz_get_stats(&s0);
@@ -91,12 +82,12 @@ HZ_TEST(thread_exit_abandons_live_slabs_and_another_thread_adopts_them) {
   for (int i = 0; i < N; i++) q[i] = hz_malloc(200);
   hz_get_stats(&s1);
   HZ_EXPECT(s1.adoptions > s0.adoptions);
-  hz_census_t late = census();
+  hz_census_t late = HZ_TEST_CENSUS();
   HZ_EXPECT(late.slabs_abandoned < mid.slabs_abandoned);
   for (int i = 1; i < N; i += 2) hz_free(p[i]);
   for (int i = 0; i < N; i++) hz_free(q[i]);
   hz_thread_flush();
-  HZ_EXPECT_EQ(census().user_blocks, before.user_blocks);
+  HZ_EXPECT_EQ(HZ_TEST_CENSUS().user_blocks, before.user_blocks);
 }
 
 HZ_TEST(thread_ids_are_reused_after_exit) {
@@ -109,7 +100,7 @@ HZ_TEST(thread_ids_are_reused_after_exit) {
     pthread_join(t, NULL);
     hz_free(p[0]);
   }
-  hz_census_t c = census();
+  hz_census_t c = HZ_TEST_CENSUS();
   HZ_EXPECT(c.threads <= 2);
 }
 
@@ -152,7 +143,7 @@ static void *consumer(void *arg) {
 
 HZ_TEST(producer_consumer_frees_millions_across_threads) {
   hz_thread_flush();
-  hz_census_t before = census();
+  hz_census_t before = HZ_TEST_CENSUS();
   int bad = 0;
   pthread_t a, b;
   pthread_create(&a, NULL, producer, NULL);
@@ -160,7 +151,7 @@ HZ_TEST(producer_consumer_frees_millions_across_threads) {
   pthread_join(a, NULL);
   pthread_join(b, NULL);
   HZ_EXPECT_EQ(bad, 0);
-  hz_census_t after = census();
+  hz_census_t after = HZ_TEST_CENSUS();
   HZ_EXPECT_EQ(after.user_blocks, before.user_blocks);
   hz_stats_t s;
   hz_get_stats(&s);

@@ -11,7 +11,8 @@ drawing ops with profile `<t>` (fuzz/hzf_decode.c) it declares:
                           deterministic and the free-running modes
 
 `core` picks the allocator build the target links (any hz_core_library variant), so the
-same target runs against seeded-bug builds of the core.
+same target runs against seeded-bug builds of the core. hzf_fuzz_binaries declares only
+the two binaries, for builds with no runner or replay test of their own (fuzz/bugzoo).
 """
 
 HZF_COPTS = [
@@ -30,8 +31,10 @@ HZF_SAN_COPTS = select({
     "//conditions:default": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
 })
 
-# Coverage instrumentation for libFuzzer, in the core and the harness alike.
-HZF_COVERAGE_COPTS = ["-fsanitize=fuzzer-no-link"]
+# Coverage instrumentation for libFuzzer, in the core and the harness alike, and the
+# macro fuzzing builds conventionally define: with it the core has race points
+# (core/config.h HZ_RACE_POINTS) the harness can land a competing step at.
+HZF_COVERAGE_COPTS = ["-fsanitize=fuzzer-no-link", "-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"]
 
 HZF_FUZZER_LINKOPTS = select({
     "//fuzz:tsan": ["-fsanitize=fuzzer,thread"],
@@ -74,16 +77,9 @@ def hzf_harness_library(name, core, copts = [], san = True, visibility = None, *
         **kwargs
     )
 
-def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
-    """A fuzz target `<profile>_fuzzer`; see the module docstring."""
-    if not name.endswith("_fuzzer"):
-        fail("fuzz target names end in _fuzzer: " + name)
-    profile = name[:-len("_fuzzer")]
-    harness = "//fuzz:hzf_harness"
-    if core != HZF_DEFAULT_CORE:
-        harness = ":" + name + "_harness"
-        hzf_harness_library(name = name + "_harness", core = core, copts = HZF_COVERAGE_COPTS)
-
+def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = []):
+    """`fuzzer` (the libFuzzer binary) and `<name>_replay` (the standalone driver) of profile
+    `profile` against `harness`, sharing `<name>_entry`; `srcs` go into both binaries."""
     native.cc_library(
         name = name + "_entry",
         srcs = ["//fuzz:hzf_target.c"],
@@ -97,7 +93,9 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
     )
 
     native.cc_binary(
-        name = name + "_bin",
+        name = fuzzer,
+        srcs = srcs,
+        copts = HZF_COPTS,
         deps = [":" + name + "_entry"],
         linkopts = HZF_FUZZER_LINKOPTS,
         tags = tags,
@@ -105,12 +103,24 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
 
     native.cc_binary(
         name = name + "_replay",
-        srcs = ["//fuzz:hzf_replay_main.c"],
+        srcs = ["//fuzz:hzf_replay_main.c"] + srcs,
         copts = HZF_COPTS + HZF_SAN_COPTS,
         deps = [":" + name + "_entry"],
         linkopts = HZF_DRIVER_LINKOPTS,
         tags = tags,
     )
+
+def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
+    """A fuzz target `<profile>_fuzzer`; see the module docstring."""
+    if not name.endswith("_fuzzer"):
+        fail("fuzz target names end in _fuzzer: " + name)
+    profile = name[:-len("_fuzzer")]
+    harness = "//fuzz:hzf_harness"
+    if core != HZF_DEFAULT_CORE:
+        harness = ":" + name + "_harness"
+        hzf_harness_library(name = name + "_harness", core = core, copts = HZF_COVERAGE_COPTS)
+
+    hzf_fuzz_binaries(name, profile, harness, fuzzer = name + "_bin", tags = tags)
 
     seeds = "//corpus:" + name
     regressions = native.glob(["regressions/" + name + "-*"])

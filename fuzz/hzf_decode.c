@@ -74,6 +74,10 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
   }
 }
 
+int hzf_size_freed(unsigned mode, unsigned arg) {
+  return (mode & 3) == 0 && (arg >> 13) == 7 ? (int)(arg & 31) : -1;
+}
+
 unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
 unsigned hzf_calloc_burst_of(unsigned pick) { return (pick & 0x80) ? 2u << ((pick >> 4) & 7) : 1u; }
 
@@ -106,7 +110,17 @@ static const char *const hzf__reuse_scope[4] = {"class", "all-small", "own", "ev
 static const char *const hzf__align_fn[4] = {"aligned_alloc", "memalign", "posix_memalign",
                                              "posix_memalign"};
 
+/* "100 B", or "the size of freed[-k]" for the freed-size mode. */
+static const char *hzf__size_text(unsigned sel, unsigned arg, unsigned divide, char *buf, size_t n) {
+  int back = hzf_size_freed(sel, arg);
+  if (back >= 0) snprintf(buf, n, "%ssize of freed[-%d]%s", divide > 1 ? "(" : "", back,
+                          divide > 1 ? ")/n" : "");
+  else snprintf(buf, n, "%zu B", hzf_size_of(sel, arg) / divide);
+  return buf;
+}
+
 void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
+  char sz[48];
   const hzf_op_t *o = &prog->ops[i];
   unsigned sel = o->sel, nc = hz_size_class_count();
   int k = snprintf(buf, n, "t%u %s ", o->thread, hzf_kind_name(o->kind));
@@ -114,26 +128,29 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
   buf += k, n -= (size_t)k;
   switch (o->kind) {
     case HZF_MALLOC:
-      snprintf(buf, n, "%zu B x%u", hzf_size_of(sel, o->arg), hzf_burst_of(sel));
+      snprintf(buf, n, "%s x%u", hzf__size_text(sel, o->arg, 1, sz, sizeof sz), hzf_burst_of(sel));
       break;
     case HZF_CALLOC:
       if (sel & 32) snprintf(buf, n, "overflowing nmemb*size (expect NULL, ENOMEM)");
-      else snprintf(buf, n, "%u x %zu B x%u", 1 + ((sel >> 2) & 7),
-                    hzf_size_of(sel, o->arg) / (1 + ((sel >> 2) & 7)), hzf_calloc_burst_of(o->pick));
+      else snprintf(buf, n, "n=%u x %s x%u", 1 + ((sel >> 2) & 7),
+                    hzf__size_text(sel, o->arg, 1 + ((sel >> 2) & 7), sz, sizeof sz),
+                    hzf_calloc_burst_of(o->pick));
       break;
     case HZF_MEMALIGN:
-      snprintf(buf, n, "%s align %s2^%u size %zu B", hzf__align_fn[(sel >> 2) & 3],
-               (sel & 16) ? "invalid near " : "", o->pick % 23, hzf_size_of(sel, o->arg));
+      snprintf(buf, n, "%s align %s2^%u size %s", hzf__align_fn[(sel >> 2) & 3],
+               (sel & 16) ? "invalid near " : "", o->pick % 23,
+               hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
       break;
     case HZF_REALLOC:
-      if (sel & 32) snprintf(buf, n, "NULL -> %zu B", hzf_size_of(sel, o->arg));
+      if (sel & 32) snprintf(buf, n, "NULL -> %s", hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
       else if (sel & 4) snprintf(buf, n, "live[%u] -> 0 B", o->pick);
       else if (sel & 8) snprintf(buf, n, "live[%u] -> old %c %u B", o->pick, (sel & 16) ? '-' : '+',
                                  o->arg % 4096u);
-      else snprintf(buf, n, "live[%u] -> %zu B", o->pick, hzf_size_of(sel, o->arg));
+      else snprintf(buf, n, "live[%u] -> %s", o->pick, hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
       break;
     case HZF_FREE:
-      snprintf(buf, n, "%s live[%u] x%u", hzf__free_which[sel & 3], o->pick, hzf_burst_of(sel));
+      snprintf(buf, n, "%s live[%u] x%u%s", hzf__free_which[sel & 3], o->pick, hzf_burst_of(sel),
+               hzf_free_races(o->arg) ? ", racing a free of a block of the same slab" : "");
       break;
     case HZF_USABLE: snprintf(buf, n, "live[%u]", o->pick); break;
     case HZF_WRITE: snprintf(buf, n, "live[%u] fill 0x%02x", o->pick, o->arg & 0xff); break;
@@ -161,7 +178,8 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
                (sel & 4) ? "misaligned" : "interior", o->pick, o->arg);
       break;
     case HZF_DOUBLE_FREE:
-      snprintf(buf, n, "free live[%u] then %s it", o->pick, hzf__call_names[sel & 3]);
+      snprintf(buf, n, "free live[%u] then %s it%s", o->pick, hzf__call_names[sel & 3],
+               (sel & 4) ? " with the class's cache at its bound" : "");
       break;
     case HZF_STALE:
       snprintf(buf, n, "%s(freed[%u])", hzf__call_names[sel & 3], o->pick);

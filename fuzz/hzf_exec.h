@@ -65,6 +65,7 @@ typedef struct {
   hzf_block_t b[HZF_MAX_LIVE];
   unsigned n, nlarge;
   uintptr_t grave[HZF_GRAVE];
+  size_t grave_req[HZF_GRAVE]; /* the size each buried block was asked for */
   unsigned ngrave, grave_pos;
 } hzf_model_t;
 
@@ -106,7 +107,11 @@ void hzf_model_fill(hzf_block_t *b);
 size_t hzf_model_first_bad(const unsigned char *p, size_t req, uint8_t fill, size_t limit);
 /* Does [p, p+n) overlap a live block other than `except`? Its index or -1. */
 int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except);
-void hzf_model_bury(hzf_model_t *m, const void *p);
+/* Records a freed (or moved) block of req bytes: stale-pointer ops aim at its address,
+ * and a size of mode "freed" (hzf_size_freed) asks for its size again. */
+void hzf_model_bury(hzf_model_t *m, const void *p, size_t req);
+/* The size a malloc-like op asks for: hzf_size_of, or a freed block's size. */
+size_t hzf_model_size(const hzf_model_t *m, unsigned mode, unsigned arg);
 /* Whole-heap check, census against the model(s), no overlap, and every block's contents:
  * all checked bytes when `full`, else the first and last 64 bytes of each block. */
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full);
@@ -158,6 +163,8 @@ void hzf_op_reuse_free(hzf_ctx_t *c);
 void hzf_op_recarve(hzf_ctx_t *c);
 /* Thread flush with its check (every SLL empty afterwards). */
 void hzf_op_flush(hzf_ctx_t *c);
+/* Installs the race hook that racing frees use (a no-op without race points). */
+void hzf_race_install(void);
 /* Teardown: frees every live block, checking each. */
 void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m);
 

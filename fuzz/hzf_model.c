@@ -185,14 +185,21 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
   return (int)m->n++;
 }
 
-void hzf_model_bury(hzf_model_t *m, const void *p) {
+void hzf_model_bury(hzf_model_t *m, const void *p, size_t req) {
   m->grave[m->grave_pos] = (uintptr_t)p;
+  m->grave_req[m->grave_pos] = req;
   m->grave_pos = (m->grave_pos + 1) % HZF_GRAVE;
   if (m->ngrave < HZF_GRAVE) m->ngrave++;
 }
 
+size_t hzf_model_size(const hzf_model_t *m, unsigned mode, unsigned arg) {
+  int back = hzf_size_freed(mode, arg);
+  if (back < 0 || !m->ngrave) return hzf_size_of(mode, arg);
+  return m->grave_req[(m->grave_pos + HZF_GRAVE - 1 - (unsigned)back % m->ngrave) % HZF_GRAVE];
+}
+
 void hzf_model_remove(hzf_model_t *m, unsigned i) {
-  hzf_model_bury(m, m->b[i].p);
+  hzf_model_bury(m, m->b[i].p, m->b[i].req);
   m->nlarge -= m->b[i].large;
   m->b[i] = m->b[--m->n];
 }

@@ -30,7 +30,7 @@ typedef enum {
   HZF_CALLOC,      /* calloc; sel bit 5 asks for an overflowing nmemb * size */
   HZF_MEMALIGN,    /* aligned_alloc, memalign, posix_memalign; valid and invalid alignments */
   HZF_REALLOC,     /* grow, shrink, to 0, of NULL, to an absolute size */
-  HZF_FREE,        /* any, another thread's, own, or newest block; optionally a burst */
+  HZF_FREE,        /* any, another thread's, own, or newest block; a burst; racing */
   HZF_USABLE,      /* malloc_usable_size of a live block */
   HZF_WRITE,       /* verify a block's contents and refill it with a new byte */
   HZF_SLL_POP,     /* internal: pop blocks from this thread's TLS SLL (refilling it) */
@@ -42,7 +42,7 @@ typedef enum {
   HZF_REUSE,       /* free a whole class (or everything), flush every thread: slabs go EMPTY */
   HZF_FOREIGN,     /* free/realloc/usable_size of memory hz never gave out */
   HZF_INTERIOR,    /* free/realloc/usable_size of an interior or misaligned address */
-  HZF_DOUBLE_FREE, /* free a block, then free/realloc/usable_size it again */
+  HZF_DOUBLE_FREE, /* free a block, then free/realloc/usable_size it again; at the bound */
   HZF_STALE,       /* free/realloc/usable_size through a stale pointer to a freed block */
   HZF_CLASSIFY,    /* hz_classify of live, interior, misaligned, foreign, stale pointers */
   HZF_CHECK,       /* whole-heap check and full content verification now */
@@ -99,8 +99,18 @@ long hzf_parse_text(const hzf_profile_t *p, const char *text, uint8_t *out, size
                     char *err, size_t errn);
 
 /* Size requested by a malloc-like op from its 2 size-mode bits and 16-bit arg: 0 a
- * class boundary +-3, 1 tiny (0..256), 2 any slab size, 3 large (above 64 KiB). */
+ * class boundary +-3, 1 tiny (0..256), 2 any slab size, 3 large (above 64 KiB).
+ * One mode-0 arg in eight (arg >> 13 == 7) means "the size of the k-th most recently
+ * freed block" instead, k = arg & 31, so that a later op asks for the size an earlier
+ * free gave back and gets the same block again (the model resolves it; with nothing
+ * freed yet it is the class boundary). */
 size_t hzf_size_of(unsigned mode, unsigned arg);
+/* k when mode and arg mean "the k-th most recently freed block's size", else -1. */
+int hzf_size_freed(unsigned mode, unsigned arg);
+/* Does a free op race (arg & 7 == 7)? Its first block's remote push is raced by the
+ * free of another live block of the same slab, landed between the link and the CAS
+ * (core race point HZ_RACE_REMOTE_PUSH). */
+static inline int hzf_free_races(unsigned arg) { return (arg & 7) == 7; }
 /* Burst length of malloc and free: 1, or 2..256 when sel bit 2 is set. */
 unsigned hzf_burst_of(unsigned sel);
 /* Burst length of calloc, from its pick byte: 1, or 2..256 when bit 7 is set. */

@@ -53,7 +53,7 @@ static void *hzf__bad_call(hzf_ctx_t *c, unsigned call, void *p, hz_op_t *op) {
 
 static void hzf__malloc(hzf_ctx_t *c) {
   const hzf_op_t *o = c->op;
-  size_t size = hzf_size_of(o->sel, o->arg);
+  size_t size = hzf_model_size(c->m, o->sel, o->arg);
   unsigned n = hzf_burst_of(o->sel), done = 0;
   for (; done < n && !hzf_failed(c); done++) {
     if (c->m->n == HZF_MAX_LIVE || hzf__large_full(c->m, size, 16)) break;
@@ -78,7 +78,7 @@ static void hzf__calloc(hzf_ctx_t *c) {
     return;
   }
   unsigned nm = 1 + ((o->sel >> 2) & 7), n = hzf_calloc_burst_of(o->pick), done = 0;
-  size_t elem = hzf_size_of(o->sel, o->arg) / nm, req = elem * nm;
+  size_t elem = hzf_model_size(c->m, o->sel, o->arg) / nm, req = elem * nm;
   /* A burst empties the thread's cache of the class down to its last block, whose link
    * word is NULL: calloc must not take that for fresh memory. */
   for (; done < n && !hzf_failed(c); done++) {
@@ -149,7 +149,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
   hzf_model_t *m = c->m;
   int i = hzf_model_pick(m, o->pick);
   if (i < 0 || (o->sel & 32)) {
-    size_t size = hzf_size_of(o->sel, o->arg);
+    size_t size = hzf_model_size(c->m, o->sel, o->arg);
     if (hzf__large_full(m, size, 16)) return;
     void *p = hz_realloc(NULL, size);
     if (hzf_expect_no_fault(c, "realloc(NULL)")) hzf_model_add(c, p, size, 16, false);
@@ -162,7 +162,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
   else if (o->sel & 8) {
     size_t d = o->arg % 4096u;
     ns = (o->sel & 16) ? (old > d ? old - d : 1) : old + d;
-  } else ns = hzf_size_of(o->sel, o->arg);
+  } else ns = hzf_model_size(c->m, o->sel, o->arg);
   bool newlarge;
   size_t newcap = hzf_expected_usable(ns, 16, &newlarge);
   if (!b->large && newlarge && m->nlarge >= HZF_MAX_LARGE) return;
@@ -208,7 +208,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
     }
   }
   if (q != p) {
-    hzf_model_bury(m, p);
+    hzf_model_bury(m, p, old);
     b->thread = (uint8_t)c->slot;
   }
   m->nlarge -= b->large;
@@ -237,16 +237,53 @@ static int hzf__choose(const hzf_ctx_t *c, unsigned which, unsigned pick) {
   return (int)(pick % m->n);
 }
 
+/* The racing free: the block the race hook frees, on this thread, when the core reaches
+ * a race point (it is taken, so it is freed once). */
+static _Thread_local void *hzf__race_block;
+
+static void hzf__race_hook(hz_race_point_t where, void *obj) {
+  (void)where, (void)obj;
+  void *q = hzf__race_block;
+  if (!q) return;
+  hzf__race_block = NULL;
+  hz_free(q); /* its own remote push reaches the race point again, with nothing armed */
+}
+
+void hzf_race_install(void) { hz_set_race_hook(hzf__race_hook); }
+
+/* Another live small block of the same slab as block i, or -1. */
+static int hzf__slab_mate(const hzf_model_t *m, unsigned i) {
+  if (m->b[i].large) return -1;
+  for (unsigned k = 1; k < m->n; k++) {
+    unsigned j = (i + k) % m->n;
+    if (!m->b[j].large && hz_slab_of(m->b[j].p) == hz_slab_of(m->b[i].p)) return (int)j;
+  }
+  return -1;
+}
+
 static void hzf__free(hzf_ctx_t *c) {
   const hzf_op_t *o = c->op;
   unsigned n = hzf_burst_of(o->sel), done = 0;
   for (; done < n && !hzf_failed(c); done++) {
     int i = hzf__choose(c, o->sel & 3, o->pick + done);
     if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before free")) break;
+    void *p = c->m->b[i].p;
     hzf_note(c, "#%u ", c->m->b[i].id);
-    hz_free(c->m->b[i].p);
+    /* Racing: if this free is a remote push, a free of a block of the same slab lands
+     * between its link and its CAS, as another thread's could. */
+    int mate = done == 0 && hzf_free_races(o->arg) ? hzf__slab_mate(c->m, (unsigned)i) : -1;
+    if (mate >= 0 && !hzf_model_verify(c, (unsigned)mate, "before free")) break;
+    hzf__race_block = mate >= 0 ? c->m->b[mate].p : NULL;
+    hz_free(p);
+    void *raced = mate >= 0 && !hzf__race_block ? c->m->b[mate].p : NULL;
+    hzf__race_block = NULL;
     if (!hzf_expect_no_fault(c, "free")) return;
     hzf_model_remove(c->m, (unsigned)i);
+    if (raced) {
+      int j = hzf_model_overlap(c->m, raced, 1, -1);
+      hzf_note(c, "raced by #%u ", c->m->b[j].id);
+      hzf_model_remove(c->m, (unsigned)j);
+    }
   }
   hzf_count_ops(c, done);
 }
@@ -488,18 +525,64 @@ static void hzf__interior(hzf_ctx_t *c) {
     hzf_model_verify(c, (unsigned)i, "after a rejected interior free");
 }
 
+/* For a double free at the bound: blocks of p's class taken from this thread before the
+ * first free, and given back after it until the class's cache is at its bound, so the
+ * second free arrives where the free path stops caching and takes its slow branch. */
+#define HZF_STASH (HZ_SLL_MAX_COUNT + 2)
+typedef struct {
+  void *b[HZF_STASH];
+  unsigned n, given;
+} hzf_stash_t;
+
+static void hzf__stash_take(hzf_ctx_t *c, hzf_stash_t *st, const void *p) {
+  hz_tcache_t *tc = hzf__tc(c);
+  uint32_t tag = hz_ptag_get(p);
+  st->n = st->given = 0;
+  if (!tc || !tag) return; /* a large block has no cache bound */
+  const hz_sll_t *l = &tc->sll[HZ_TAG_CLASS(tag)];
+  /* One more than the bound, re-read as refills grow it: enough to fill the cache. */
+  while (st->n < HZF_STASH && st->n <= l->max) {
+    void *q = hz_malloc(hz_size_class_size(HZ_TAG_CLASS(tag)));
+    if (!q || !hzf_expect_no_fault(c, "malloc for the stash")) return;
+    st->b[st->n++] = q;
+  }
+}
+
+static void hzf__stash_fill(hzf_ctx_t *c, hzf_stash_t *st, const void *p) {
+  if (!st->n) return;
+  const hz_sll_t *l = &hz_tc.sll[HZ_TAG_CLASS(hz_ptag_get(p))];
+  while (st->given < st->n && l->count < l->max) hz_free(st->b[st->given++]);
+  hzf_note(c, "cache at %u of %u ", l->count, l->max);
+  hzf_expect_no_fault(c, "free of the stash");
+}
+
+static void hzf__stash_return(hzf_ctx_t *c, hzf_stash_t *st) {
+  while (st->given < st->n) hz_free(st->b[st->given++]);
+  hzf_expect_no_fault(c, "free of the stash");
+}
+
 static void hzf__double_free(hzf_ctx_t *c) {
   int i = hzf_model_pick(c->m, c->op->pick);
   if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before free")) return;
   void *p = c->m->b[i].p;
   hzf_note(c, "#%u ", c->m->b[i].id);
+  static _Thread_local hzf_stash_t stash;
+  stash.n = stash.given = 0;
+  if (c->op->sel & 4) hzf__stash_take(c, &stash, p);
+  if (hzf_failed(c)) return;
   hz_free(p);
   if (!hzf_expect_no_fault(c, "first free")) return;
   hzf_model_remove(c->m, (unsigned)i);
+  hzf__stash_fill(c, &stash, p);
+  if (hzf_failed(c)) return;
+  hzf_faults()->count = 0;
   hz_op_t op;
   hzf__bad_call(c, c->op->sel, p, &op);
-  hzf_expect_fault(c, HZF_BIT(HZ_FAULT_DOUBLE_FREE) | HZF_BIT(HZ_FAULT_NOT_ALLOCATED), op,
-                   "second free of a block");
+  if (!hzf_expect_fault(c, HZF_BIT(HZ_FAULT_DOUBLE_FREE) | HZF_BIT(HZ_FAULT_NOT_ALLOCATED), op,
+                        "second free of a block"))
+    return;
+  hzf_faults()->count = 0;
+  hzf__stash_return(c, &stash);
 }
 
 static void hzf__stale(hzf_ctx_t *c) {

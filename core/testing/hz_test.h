@@ -9,6 +9,7 @@
 #ifndef HZ_TESTING_HZ_TEST_H
 #define HZ_TESTING_HZ_TEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -16,6 +17,12 @@ typedef void (*hz_test_fn)(void);
 void hz_test_register(const char *name, hz_test_fn fn);
 void hz_test_fail(const char *file, int line, const char *expr, const char *detail);
 extern int hz_test_current_failed;
+
+/* Runs child() in a forked process with its stderr captured into out (NUL-terminated,
+ * at most cap - 1 bytes); the child exits 0 if child() returns. Returns the wait status
+ * (for WIFSIGNALED and friends), or -1 when the process could not be started. For tests
+ * whose subject ends the process: an abort on misuse, a sanitizer report. */
+int hz_test_run_child(void (*child)(void), char *out, size_t cap);
 
 #define HZ_TEST(name)                                                            \
   static void name(void);                                                        \

@@ -15,15 +15,7 @@ decommit path.
 """
 
 load("//core:defs.bzl", "hz_core_library")
-load(
-    "//fuzz:defs.bzl",
-    "HZF_COPTS",
-    "HZF_COVERAGE_COPTS",
-    "HZF_DRIVER_LINKOPTS",
-    "HZF_FUZZER_LINKOPTS",
-    "HZF_SAN_COPTS",
-    "hzf_harness_library",
-)
+load("//fuzz:defs.bzl", "HZF_COVERAGE_COPTS", "HZF_SAN_COPTS", "hzf_fuzz_binaries", "hzf_harness_library")
 
 ALL_TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
 
@@ -62,26 +54,10 @@ def bugzoo_variant(bug, targets):
     )
     hzf_harness_library(name = b + "_harness", core = ":" + core, copts = HZF_COVERAGE_COPTS)
     for t in targets:
-        name = b + "_" + t
-        native.cc_library(
-            name = name + "_entry",
-            srcs = ["//fuzz:hzf_target.c"],
-            hdrs = ["//fuzz:hzf_target.h"],
-            copts = HZF_COPTS + HZF_SAN_COPTS + HZF_COVERAGE_COPTS,
-            local_defines = ['HZF_TARGET=\\"%s\\"' % t],
-            deps = [":" + b + "_harness"],
-        )
-        native.cc_binary(
-            name = name + "_fuzzer",
+        hzf_fuzz_binaries(
+            b + "_" + t,
+            profile = t,
+            harness = ":" + b + "_harness",
+            fuzzer = b + "_" + t + "_fuzzer",
             srcs = ["seed_report.c"],
-            copts = HZF_COPTS,
-            deps = [":" + name + "_entry"],
-            linkopts = HZF_FUZZER_LINKOPTS,
-        )
-        native.cc_binary(
-            name = name + "_replay",
-            srcs = ["//fuzz:hzf_replay_main.c", "seed_report.c"],
-            copts = HZF_COPTS + HZF_SAN_COPTS,
-            deps = [":" + name + "_entry"],
-            linkopts = HZF_DRIVER_LINKOPTS,
         )
