@@ -38,6 +38,13 @@ void hz_ptag_set_range(void *first, size_t pages, uint32_t tag) {
   for (size_t i = 0; i < pages; i++) HZ_STORE(&t[i], tag);
 }
 
+/* The seeded LATE_DECOMMIT bug defers a decommit to the next free of an extent, by which
+ * time the range may belong to a new block. */
+static struct {
+  void *addr;
+  size_t bytes;
+} hz__deferred_decommit;
+
 void hz_pagemap_reset(void) {
   size_t used = (size_t)hz_arena.bump << HZ_SUPERSLAB_SHIFT;
   if (used) {
@@ -51,6 +58,7 @@ void hz_pagemap_reset(void) {
   hz_arena.bump = 0;
   memset(hz_arena.free_bins, 0, sizeof hz_arena.free_bins);
   hz_arena.dirty_bytes = 0;
+  hz__deferred_decommit.bytes = 0; /* a pending decommit belongs to the heap just wiped */
 }
 
 void hz_pagemap_lock(void) { pthread_mutex_lock(&hz_arena.lock); }
@@ -187,13 +195,6 @@ uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *ze
   hz_pagemap_unlock();
   return head;
 }
-
-/* The seeded LATE_DECOMMIT bug defers a decommit to the next free of an extent, by which
- * time the range may belong to a new block. */
-static struct {
-  void *addr;
-  size_t bytes;
-} hz__deferred_decommit;
 
 void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
   hz_pagemap_lock();

@@ -279,8 +279,8 @@ static void hzf__free(hzf_ctx_t *c) {
     hzf__race_block = NULL;
     if (!hzf_expect_no_fault(c, "free")) return;
     hzf_model_remove(c->m, (unsigned)i);
-    if (raced) {
-      int j = hzf_model_overlap(c->m, raced, 1, -1);
+    int j = raced ? hzf_model_overlap(c->m, raced, 1, -1) : -1;
+    if (j >= 0) {
       hzf_note(c, "raced by #%u ", c->m->b[j].id);
       hzf_model_remove(c->m, (unsigned)j);
     }
