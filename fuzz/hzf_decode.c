@@ -75,7 +75,7 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
 }
 
 int hzf_size_freed(unsigned mode, unsigned arg) {
-  return (mode & 3) == 0 && (arg >> 13) == 7 ? (int)(arg & 31) : -1;
+  return (mode & 3) == 0 && (arg >> 14) == 3 ? (int)(arg & 3) : -1;
 }
 
 unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
