@@ -37,7 +37,7 @@ BUGZOO_BUGS = {
     "LARGE_ROUND_DOWN": ["alloc", "realloc"],
     "LATE_DECOMMIT": ["alloc", "realloc"],
     "OVERFLOW_LEAKS": ["tls_sll", "alloc"],
-    "CALLOC_DIRTY": ["alloc", "realloc"],
+    "CALLOC_DIRTY": ["realloc", "alloc"],
 }
 
 def bugzoo_variant(bug, targets):
