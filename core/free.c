@@ -110,22 +110,16 @@ void hz_free_slow(void *p) {
     return;
   }
   hz_tcache_t *tc = &hz_tc;
-  /* Seeded DF_SLOW_PATH: "the fast path already tested the marker", so an own block at
-   * the cache bound is cached without hz_locate, double free or not. */
-  uint32_t tag = hz_ptag_get(p), tcls = HZ_TAG_CLASS(tag);
-  if (HZ_BUG(HZ_BUG_DF_SLOW_PATH,
-             HZ_TAG_OWNER(tag) == tc->tid && tc->sll[tcls].count >= tc->sll[tcls].max)) {
-    hz_tcache_drain(tc, tcls, tc->sll[tcls].max / 2 ? tc->sll[tcls].max / 2 : 1);
-    hz_block_in(p, tcls);
-    hz_sll_push(&tc->sll[tcls], p);
-    return;
-  }
   hz_where_t w = hz_locate(p, false);
   if (w.kind == HZ_PTR_LARGE) {
     hz_large_free(p);
     return;
   }
-  if (w.kind != HZ_PTR_SMALL) {
+  /* Seeded DF_SLOW_PATH: "at the bound the fast path already tested the marker", so an
+   * own block found free is cached by the path below anyway, double free or not. */
+  if (w.kind != HZ_PTR_SMALL &&
+      !HZ_BUG(HZ_BUG_DF_SLOW_PATH, w.kind == HZ_PTR_FREE && w.owner == tc->tid &&
+                                       tc->sll[w.cls].count >= tc->sll[w.cls].max)) {
     hz_report(&w, p, HZ_OP_FREE);
     return;
   }
