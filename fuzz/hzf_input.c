@@ -11,6 +11,14 @@ static int hzf__ends_with(const char *s, const char *suffix) {
   return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+const char *hzf_user_path(const char *path, char *buf, size_t n) {
+  const char *wd = getenv("BUILD_WORKING_DIRECTORY");
+  if (path[0] == '/' || !wd || !*wd) return path;
+  size_t len = strlen(wd);
+  int w = snprintf(buf, n, "%s%s%s", wd, len && wd[len - 1] == '/' ? "" : "/", path);
+  return w < 0 || (size_t)w >= n ? NULL : buf;
+}
+
 int hzf_input_skipped(const char *path) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;

@@ -9,6 +9,14 @@
 #include "fuzz/hzf_ops.h"
 
 #define HZF_INPUT_MAX (1u << 20)
+#define HZF_PATH_MAX 4096
+
+/* The file a path given on the command line names. `bazel run` runs a tool in its
+ * runfiles tree and sets $BUILD_WORKING_DIRECTORY to the directory it was run from: a
+ * relative path is resolved against that (into buf) when it is set and not empty; an
+ * absolute path, or any path without it, is returned as it is. NULL when the resolved
+ * path does not fit in n bytes. */
+const char *hzf_user_path(const char *path, char *buf, size_t n);
 
 /* Reads path into *data (malloc'd; free it). Returns its length, or -1 with a message
  * naming the file in err. */

@@ -11,7 +11,11 @@
  * prints a libFuzzer dictionary for T: one whole op per entry for every kind T draws
  * (plain, on another thread, and as a 256-block burst where the kind has bursts), so
  * mutations insert meaningful ops. fuzz/dicts/<target>.dict are made this way.
+ *
+ * Relative paths (FILE, IN.ops, OUT) are relative to the directory `bazel run` was run
+ * from.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,20 +140,35 @@ int main(int argc, char **argv) {
     const char *path = argv[i];
     const hzf_profile_t *p = forced ? forced : hzf_profile_of_path(path);
     if (!p) p = &hzf_profile_alloc;
+    char buf[HZF_PATH_MAX];
+    const char *file = hzf_user_path(path, buf, sizeof buf);
+    if (!file) {
+      fprintf(stderr, "decode: %s: the path is too long\n", path);
+      return 2;
+    }
     uint8_t *data;
     char err[512];
-    long n = hzf_read_input(p, path, &data, err, sizeof err);
+    long n = hzf_read_input(p, file, &data, err, sizeof err);
     if (n < 0) {
       fprintf(stderr, "decode: %s\n", err);
       return 2;
     }
     if (encode) {
-      FILE *f = fopen(argv[i + 1], "wb");
-      if (!f || fwrite(data, 1, (size_t)n, f) != (size_t)n || fclose(f) != 0) {
-        fprintf(stderr, "decode: %s: cannot write\n", argv[i + 1]);
+      char obuf[HZF_PATH_MAX];
+      const char *out = hzf_user_path(argv[i + 1], obuf, sizeof obuf);
+      if (!out) {
+        fprintf(stderr, "decode: %s: the path is too long\n", argv[i + 1]);
+        free(data);
         return 2;
       }
+      FILE *f = fopen(out, "wb");
+      int ok = f && fwrite(data, 1, (size_t)n, f) == (size_t)n, why = errno;
+      if (f && fclose(f) != 0 && ok) ok = 0, why = errno;
       free(data);
+      if (!ok) {
+        fprintf(stderr, "decode: %s: cannot write: %s\n", out, strerror(why));
+        return 2;
+      }
       return 0;
     }
     hzf_program_t *prog = malloc(sizeof *prog);

@@ -4,7 +4,10 @@
  * failing op, what the model expected, what hz did and the violated invariant. The
  * target defaults to the one the path names (corpus/<t>_fuzzer/..., regressions/<t>_
  * fuzzer-...), else alloc_fuzzer. Exit 0: no finding; 86: a finding; 2: bad usage or an
- * unreadable file.
+ * unreadable file. A relative FILE is relative to the directory `bazel run` was run from.
+ *
+ * stdout is line-buffered, so the trace up to a crash (an ASan report, an hz internal
+ * assertion's abort) is all out even when stdout is a file or a pipe.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@ static int hzf__usage(const char *why) {
 }
 
 int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
   const hzf_profile_t *p = NULL;
   hzf_options_t opt = {.mode = HZF_MODE_BATON, .trace = stdout};
   const char *path = NULL;
@@ -48,9 +52,15 @@ int main(int argc, char **argv) {
   if (!path) return hzf__usage("no input file given");
   if (!p) p = hzf_profile_of_path(path);
   if (!p) p = &hzf_profile_alloc;
+  char buf[HZF_PATH_MAX];
+  const char *file = hzf_user_path(path, buf, sizeof buf);
+  if (!file) {
+    fprintf(stderr, "repro: %s: the path is too long\n", path);
+    return 2;
+  }
   uint8_t *data;
   char err[512];
-  long n = hzf_read_input(p, path, &data, err, sizeof err);
+  long n = hzf_read_input(p, file, &data, err, sizeof err);
   if (n < 0) {
     fprintf(stderr, "repro: %s\n", err);
     return 2;
