@@ -5,10 +5,10 @@
  * Used by the replay tests of `bazel test //fuzz/...`: every seed and every saved
  * regression goes through the target in each mode given (baton when none). A finding
  * prints its report and exits with HZF_EXIT_FINDING; a missing or unreadable file is
- * an error that names it.
+ * an error that names it. Under `bazel run`, relative paths are relative to the
+ * directory bazel was run from.
  */
 #include <dirent.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,28 +18,9 @@
 #include "fuzz/hzf_input.h"
 #include "fuzz/hzf_target.h"
 
-void __sanitizer_set_death_callback(void (*callback)(void));
-
-/* A sanitizer report or an hz assertion ends the process without a check failing:
- * still name the op and print the machine-readable line. (libFuzzer owns this callback
- * in the fuzzing binary, where the saved crash input serves instead.) */
-static const char *hzf__current_path;
-static void hzf__on_death(void) {
-  hz_seed_bug_print();
-  int op = hzf_current_op();
-  if (op < 0) return;
-  hzf_result_t r = {.failed = true, .op = (unsigned)op};
-  snprintf(r.check, sizeof r.check, "sanitizer");
-  snprintf(r.expected, sizeof r.expected, "no sanitizer report");
-  snprintf(r.actual, sizeof r.actual, "the sanitizer report above, during op #%d", op);
-  hzf_report(stderr, hzf_last_program(), &r, hzf__current_path);
-}
-
-static void hzf__on_abort(int sig) {
-  hzf__on_death();
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
+/* A sanitizer report, an abort (an hz internal assertion) or a fatal signal during an op
+ * prints the same report as a failed check, with the check naming what it was:
+ * hzf_target.c installs that, for this driver and the libFuzzer binary alike. */
 
 static hzf_mode_t hzf__modes[3];
 static unsigned hzf__nmodes, hzf__inputs;
@@ -53,7 +34,6 @@ static int hzf__replay_file(const char *path) {
     fprintf(stderr, "hzfuzz replay: %s\n", err);
     return -1;
   }
-  hzf__current_path = path;
   for (unsigned k = 0; k < hzf__nmodes; k++) {
     hzf_target_configure(hzf__modes[k], path);
     LLVMFuzzerTestOneInput(data, (size_t)n);
@@ -113,11 +93,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s [--mode=baton|free|direct]... FILE_OR_DIR...\n", argv[0]);
     return 2;
   }
-  __sanitizer_set_death_callback(hzf__on_death);
-  signal(SIGABRT, hzf__on_abort); /* hz's internal assertions abort */
   clock_t t0 = clock();
-  for (int i = first; i < argc; i++)
-    if (hzf__replay(argv[i]) != 0) return 2;
+  for (int i = first; i < argc; i++) {
+    char buf[HZF_PATH_MAX];
+    const char *path = hzf_user_path(argv[i], buf, sizeof buf);
+    if (!path) {
+      fprintf(stderr, "hzfuzz replay: %s: the path is too long\n", argv[i]);
+      return 2;
+    }
+    if (hzf__replay(path) != 0) return 2;
+  }
   if (hzf__inputs == 0) {
     fprintf(stderr, "hzfuzz replay: no inputs found in the paths given\n");
     return 2;

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The fuzzing tools on the checked-in corpus: decode round trips, repro replays the same
 # trace every time (across threads too), bad input gets a clear message and exit code 2,
-# and run_fuzzer.sh fuzzes a few runs and refuses flags libFuzzer would ignore.
+# run_fuzzer.sh fuzzes a few runs and refuses flags libFuzzer would ignore, the tools
+# find relative paths as `bazel run` users give them, and repro's trace survives a crash.
 set -uo pipefail
 
-decode=$1 repro=$2 fuzzer=$3 runner=$4
+decode=$1 repro=$2 fuzzer=$3 runner=$4 seeded_repro=$5 seeded_input=$6
+shift 6
+regression="" # an alloc_fuzzer regression (fuzz/regressions/, the rest of the arguments)
+for r in "$@"; do case $r in */alloc_fuzzer-*.ops) regression=$r; break ;; esac; done
+unset BUILD_WORKING_DIRECTORY # set only where a test emulates `bazel run`
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
@@ -69,6 +74,52 @@ expect_error 2 "missing or empty" "$runner" mt_fuzzer "$fuzzer" "$tmp/no-corpus"
   fail "run_fuzzer.sh -runs=300 failed: $(tail -5 "$tmp/fuzz.log")"
 grep -q "Done 300 runs" "$tmp/fuzz.log" || fail "run_fuzzer.sh did not report its runs"
 [ "$(ls "$ws/out/fuzz/mt_fuzzer/corpus" | wc -l)" -ge 6 ] || fail "the working corpus lacks the seeds"
+
+unset BUILD_WORKSPACE_DIRECTORY
+
+# 5. `bazel run //tools:repro -- fuzz/regressions/X.ops` runs repro in its runfiles tree
+# with $BUILD_WORKING_DIRECTORY naming where the user was: relative paths (inputs and
+# decode's OUT) are found there, absolute ones are used as they are.
+[ -n "$regression" ] || fail "no fuzz/regressions/alloc_fuzzer-*.ops among: $*"
+abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+arepro=$(abs "$repro") adecode=$(abs "$decode") areg=$(abs "$regression")
+user=$tmp/user elsewhere=$tmp/elsewhere
+rel=fuzz/regressions/$(basename "$regression")
+mkdir -p "$user/fuzz/regressions" "$elsewhere"
+cp "$regression" "$user/$rel"
+nops=$(grep -c '^t[0-9]' "$regression")
+(cd "$elsewhere" && BUILD_WORKING_DIRECTORY=$user "$arepro" "$rel") >"$tmp/bwd.out" 2>"$tmp/bwd.err" ||
+  fail "repro $rel under BUILD_WORKING_DIRECTORY=$user: $(cat "$tmp/bwd.err")"
+[ "$(grep -c '^#[0-9]' "$tmp/bwd.out")" = "$nops" ] || fail "repro $rel from elsewhere did not trace its $nops ops"
+grep -q "^# $rel: .* target alloc_fuzzer" "$tmp/bwd.out" || fail "repro $rel: the header lacks the path or target"
+(cd "$elsewhere" && BUILD_WORKING_DIRECTORY=$user "$adecode" "$rel") >"$tmp/bwd.ops" ||
+  fail "decode $rel under BUILD_WORKING_DIRECTORY"
+[ "$(grep -c '^t[0-9]' "$tmp/bwd.ops")" = "$nops" ] || fail "decode $rel from elsewhere did not print its $nops ops"
+(cd "$elsewhere" && BUILD_WORKING_DIRECTORY=$user "$adecode" --encode "$rel" out.bin) ||
+  fail "decode --encode $rel out.bin under BUILD_WORKING_DIRECTORY"
+[ -s "$user/out.bin" ] && [ ! -e "$elsewhere/out.bin" ] || fail "decode --encode wrote OUT outside \$BUILD_WORKING_DIRECTORY"
+(cd "$elsewhere" && BUILD_WORKING_DIRECTORY=/nonexistent "$arepro" --quiet "$areg") >/dev/null ||
+  fail "repro of an absolute path under BUILD_WORKING_DIRECTORY=/nonexistent"
+cd "$elsewhere"
+export BUILD_WORKING_DIRECTORY=$user
+expect_error 2 "$user/fuzz/regressions/nope.ops: cannot open" "$arepro" fuzz/regressions/nope.ops
+expect_error 2 "$user/nope.ops: cannot open" "$adecode" nope.ops
+expect_error 2 "$user/no-dir/o.bin: cannot write" "$adecode" --encode "$rel" no-dir/o.bin
+export BUILD_WORKING_DIRECTORY=/$(printf 'd%.0s' {1..5000})
+expect_error 2 "x.ops: the path is too long" "$arepro" x.ops
+expect_error 2 "x.ops: the path is too long" "$adecode" x.ops
+unset BUILD_WORKING_DIRECTORY
+cd - >/dev/null
+
+# 6. repro's trace survives a crash with stdout in a pipe: on a core with a seeded bug
+# (REALLOC_COPY), op #1 ends in an ASan report; op #0's trace line must be out by then
+# (it used to sit in the stdio buffer and die with the process).
+"$seeded_repro" --target realloc_fuzzer "$seeded_input" 2>"$tmp/crash.err" | cat >"$tmp/crash.out"
+rc=${PIPESTATUS[0]}
+[ "$rc" != 0 ] || fail "repro of $seeded_input on the REALLOC_COPY core exited 0"
+grep -q "ERROR: AddressSanitizer" "$tmp/crash.err" || fail "no ASan report from $seeded_input"
+grep -q "^#0 .*malloc" "$tmp/crash.out" ||
+  fail "repro's trace through a pipe lost op #0 at the crash: $(cat "$tmp/crash.out")"
 
 if [ $fails = 0 ]; then echo "tools_test: all passed ($n corpus files)"; fi
 [ $fails = 0 ]
