@@ -33,4 +33,43 @@ for f in "$root"/fuzz/bugzoo/regressions/*.ops; do
   fi
 done
 echo "$n reproducers replayed"
+
+# A finding that ends the process prints the hzfuzz report, named for what it was, in
+# the replay driver and in the libFuzzer binary (which still writes its crash file):
+# an hz internal assertion (USED_SKIPS_SLL with HZ_DEBUG=1) is "abort", an ASan report
+# (REALLOC_COPY) and ASan's SEGV (FOREIGN_CLAIMED) are "sanitizer".
+decode=$root/tools/decode
+death() { # death NAME BUILD TARGET CHECK PATTERN: both binaries of BUILD on NAME.ops
+  local name=$1 build=$2 target=$3 check=$4 pattern=$5 f=$root/fuzz/bugzoo/regressions/$1.ops
+  local out=$TEST_TMPDIR/death-$build
+  ("$bin/${build}_replay" "$f"; exit $?) >"$out.replay" 2>&1 # the shell's "Aborted" goes there too
+  local rc=$?
+  if [ $rc = 0 ] || ! grep -q "^HZFUZZ-FINDING: $check op #[0-9]*: $pattern" "$out.replay" ||
+     ! grep -q "^replay: " "$out.replay"; then
+    echo "FAIL $name on ${build}_replay (exit $rc): no '$check' report matching '$pattern':"
+    tail -15 "$out.replay"
+    fail=1
+    return
+  fi
+  mkdir -p "$out.corpus" "$out.crashes"
+  "$decode" --target "${target}_fuzzer" --encode "$f" "$out.corpus/input" || { fail=1; return; }
+  HZF_FINDINGS_DIR=$out.crashes "$bin/${build}_fuzzer" -runs=2 -artifact_prefix="$out.crashes/" \
+    "$out.corpus" >"$out.fuzzer" 2>&1
+  rc=$?
+  if [ $rc = 0 ] || ! grep -q "^HZFUZZ-FINDING: $check op #[0-9]*: $pattern" "$out.fuzzer" ||
+     ! grep -q "^replay: .*$out.crashes/finding-" "$out.fuzzer" ||
+     ! ls "$out.crashes"/crash-* >/dev/null 2>&1 || ! ls "$out.crashes"/finding-* >/dev/null 2>&1; then
+    echo "FAIL $name on ${build}_fuzzer (exit $rc): no '$check' report, replay line, finding- and crash- file:"
+    tail -25 "$out.fuzzer"
+    ls "$out.crashes"
+    fail=1
+    return
+  fi
+  echo "ok   $name: '$check' report in ${build}_replay and ${build}_fuzzer"
+}
+death used_skips_sll-reuse used_skips_sll_assert_reuse reuse abort "abort() during op"
+grep -q "hz: internal assertion failed" "$TEST_TMPDIR/death-used_skips_sll_assert_reuse.replay" ||
+  { echo "FAIL used_skips_sll_assert_reuse_replay: no hz internal assertion"; fail=1; }
+death realloc_copy-realloc realloc_copy_realloc realloc sanitizer "AddressSanitizer: "
+death foreign_claimed-ptag foreign_claimed_ptag ptag sanitizer "AddressSanitizer: SEGV"
 exit $fail
