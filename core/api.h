@@ -94,6 +94,7 @@ typedef struct {
   unsigned cls;
   uint32_t owner;
   hz_slab_t *slab; /* slab blocks only */
+  bool fresh;      /* HZ_PTR_FREE: carved but never handed out (HZ_MARK_FRESH) */
 } hz_where_t;
 
 /* Classifies p. A block carrying the free marker is confirmed free by walking the

@@ -128,15 +128,19 @@ __attribute__((noreturn, cold)) void hz_panic(const char *file, int line, const 
 #define HZ_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
 
 /* The free marker: word 1 of every free block holds a per-process random value, so a
- * free that finds it there is a suspected double free (free.c). A block waiting in a
- * remote queue holds hz_free_mark | HZ_MARK_QUEUED instead, which lets the owner's
- * collection notice a block queued twice (slab.c). hz_free_mark has bit 1 clear. */
+ * free that finds it there is a suspected double free (free.c). Two flag bits refine it:
+ * a block waiting in a remote queue holds hz_free_mark | HZ_MARK_QUEUED, which lets the
+ * owner's collection notice a block queued twice (slab.c); a block carved but never yet
+ * handed out holds hz_free_mark | HZ_MARK_FRESH, so a free of it is reported as "not
+ * allocated" rather than "double free". hz_free_mark has both bits clear. */
 #define HZ_MARK_QUEUED ((uintptr_t)2)
+#define HZ_MARK_FRESH ((uintptr_t)4)
+#define HZ_MARK_FLAGS (HZ_MARK_QUEUED | HZ_MARK_FRESH)
 extern uintptr_t hz_free_mark;
 static inline bool hz_mark_is_free(const void *block) {
   uintptr_t mark = hz_mark_get(block);
   if (HZ_BUG(HZ_BUG_REMOTE_TWICE, mark == (hz_free_mark | HZ_MARK_QUEUED))) return false;
-  return (mark & ~HZ_MARK_QUEUED) == hz_free_mark;
+  return (mark & ~HZ_MARK_FLAGS) == hz_free_mark;
 }
 
 /* Slow-path event counters (hz_stats_t): relaxed global adds, never on a fast path. */

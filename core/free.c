@@ -65,6 +65,7 @@ hz_where_t hz_locate(const void *p, bool all_threads) {
   } else if (HZ_SECURE && hz_mark_is_free(p) &&
              hz__confirm_free(s, p, w.owner, all_threads)) {
     w.kind = HZ_PTR_FREE;
+    w.fresh = (hz_mark_get(p) & HZ_MARK_FRESH) != 0;
   } else {
     w.kind = HZ_PTR_SMALL;
   }
@@ -74,7 +75,8 @@ hz_where_t hz_locate(const void *p, bool all_threads) {
 void hz_report(const hz_where_t *w, const void *p, hz_op_t op) {
   switch (w->kind) {
     case HZ_PTR_FREE:
-      hz_fault(HZ_FAULT_DOUBLE_FREE, op, p, "the block is already free");
+      if (w->fresh) hz_fault(HZ_FAULT_NOT_ALLOCATED, op, p, "no block was handed out here yet");
+      else hz_fault(HZ_FAULT_DOUBLE_FREE, op, p, "the block is already free");
       break;
     case HZ_PTR_INTERIOR:
       hz_fault(HZ_FAULT_INTERIOR, op, p, "points inside a block, not at its start");

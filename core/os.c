@@ -24,11 +24,12 @@ static int hz__os_commit(void *p, size_t size) {
   return mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -1;
 }
 
-static void hz__os_decommit(void *p, size_t size) {
+static int hz__os_decommit(void *p, size_t size) {
   /* MADV_DONTNEED on private anonymous memory frees it now and reads back zeros. */
   int saved = errno;
-  (void)madvise(p, size, MADV_DONTNEED);
+  int rc = madvise(p, size, MADV_DONTNEED);
   errno = saved;
+  return rc == 0 ? 0 : -1;
 }
 
 static void *hz__os_map(size_t size) {

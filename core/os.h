@@ -16,8 +16,9 @@ typedef struct hz_page_source_s {
   void *(*reserve)(size_t size, size_t align);
   /* Make reserved pages readable and writable. 0 on success. */
   int (*commit)(void *p, size_t size);
-  /* Give the memory back; the pages stay accessible and read as zero afterwards. */
-  void (*decommit)(void *p, size_t size);
+  /* Give the memory back; the pages stay accessible and read as zero afterwards. 0 on
+   * success; -1 when the OS refused, and the pages may still hold their old data. */
+  int (*decommit)(void *p, size_t size);
   /* Readable, writable, zeroed memory for metadata, not counted against the
    * commit limit and populated lazily. NULL on failure. */
   void *(*map)(size_t size);

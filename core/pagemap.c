@@ -48,8 +48,10 @@ static struct {
 void hz_pagemap_reset(void) {
   size_t used = (size_t)hz_arena.bump << HZ_SUPERSLAB_SHIFT;
   if (used) {
-    hz_os_pages()->decommit((void *)hz_arena.base, used);
+    bool cleared = hz_os_pages()->decommit((void *)hz_arena.base, used) == 0;
     hz_unpoison((void *)hz_arena.base, used); /* as never-used arena is */
+    /* The next heap trusts never-used arena to read as zero: clear what the OS kept. */
+    if (!cleared) memset((void *)hz_arena.base, 0, used);
     /* Only the used prefix of each table: the cost follows the heap, not the arena. */
     memset((void *)hz_arena.ptag, 0, (used >> HZ_PAGE_SHIFT) * sizeof *hz_arena.ptag);
     memset(hz_arena.ss, 0, hz_arena.bump * sizeof *hz_arena.ss);
@@ -213,10 +215,12 @@ void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
     if (HZ_SEED_BUG == HZ_BUG_LATE_DECOMMIT) {
       hz__deferred_decommit.addr = hz_ss_addr(head);
       hz__deferred_decommit.bytes = touched;
-    } else {
-      hz_os_pages()->decommit(hz_ss_addr(head), touched);
+      touched = 0;
+    } else if (hz_os_pages()->decommit(hz_ss_addr(head), touched) == 0) {
+      touched = 0;
     }
-    touched = 0;
+    /* A refused decommit leaves the data in place: the extent stays dirty (over the
+     * cache budget, which the next free of an extent decommits again). */
   }
   hz_arena.ss[head].was_large = was_large;
   hz__make_free(head, len, touched);

@@ -26,6 +26,7 @@ void hz_pool_reset(void) {
 }
 const hz_slab_list_t *hz_pool_list(void) { return &hz__pool.empty; }
 const hz_slab_list_t *hz_pool_abandoned(unsigned cls) { return &hz__pool.abandoned[cls]; }
+uint32_t hz_pool_empty_superslabs(void) { return hz__pool.empty_superslabs; }
 
 static void hz__push(hz_slab_list_t *l, hz_slab_t *s) {
   s->prev = NULL;
@@ -90,7 +91,8 @@ static void hz__release_superslab(hz_superslab_t *ss) {
   hz_extent_free(idx, false, HZ_SUPERSLAB_SIZE);
 }
 
-void hz_pool_put(hz_slab_t *s) {
+/* Pools an emptied slab (pool lock held). */
+static void hz__pool_locked(hz_slab_t *s) {
   HZ_ASSERT(s->used == 0 && atomic_load(&s->remote) == NULL);
   /* Untag first: from here a stale free of one of its blocks is "not allocated". */
   atomic_store_explicit(&s->owner, 0, memory_order_release);
@@ -98,7 +100,6 @@ void hz_pool_put(hz_slab_t *s) {
   hz_poison(hz_slab_start(s), HZ_SLAB_SIZE);
   s->freelist = NULL; /* its blocks are gone with it; hz_slab_init starts carving anew */
   s->free_count = 0;
-  hz_pool_lock();
   s->state = HZ_SLAB_POOLED;
   hz__push(&hz__pool.empty, s);
   hz_superslab_t *ss = hz__ss_of(s);
@@ -108,6 +109,25 @@ void hz_pool_put(hz_slab_t *s) {
     else hz__pool.empty_superslabs++;
   }
   HZ_COUNT(slab_releases);
+}
+
+void hz_pool_put(hz_slab_t *s) {
+  hz_pool_lock();
+  hz__pool_locked(s);
+  hz_pool_unlock();
+}
+
+void hz_pool_reclaim(hz_slab_t *s) {
+  hz_pool_lock();
+  /* Under the lock nobody can adopt it, so its owner-written fields are ours. */
+  if (s->state == HZ_SLAB_ABANDONED && atomic_load_explicit(&s->owner, memory_order_acquire) == 0) {
+    hz_slab_collect(s);
+    if (s->used == 0) {
+      hz__remove(&hz__pool.abandoned[s->cls], s);
+      atomic_fetch_sub_explicit(&hz__pool.abandoned_total, 1, memory_order_relaxed);
+      hz__pool_locked(s);
+    }
+  }
   hz_pool_unlock();
 }
 

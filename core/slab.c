@@ -40,7 +40,8 @@ uint32_t hz_slab_take(hz_slab_t *s, uint32_t n, void **head, void **tail) {
   unsigned char *base = hz_slab_start(s);
   for (; k < n && carved < s->capacity; k++, carved++) {
     void *b = base + (size_t)carved * size;
-    if (HZ_SECURE) hz_mark_set(b, hz_free_mark); /* free from birth: freeing it is caught */
+    /* Free from birth, and never handed out: freeing it is caught as not allocated. */
+    if (HZ_SECURE) hz_mark_set(b, hz_free_mark | HZ_MARK_FRESH);
     if (t) hz_link_set(t, b);
     else h = b;
     t = b;

@@ -96,6 +96,10 @@ hz_slab_t *hz_pool_take(void);
 /* Takes back an owned slab with used == 0. Releases its SuperSlab to the arena when all
  * of its slabs are pooled and another empty SuperSlab is already kept. */
 void hz_pool_put(hz_slab_t *s);
+/* Any thread, after a remote free into a slab it found abandoned: collects the slab's
+ * queue and pools the slab if that emptied it. Without it, memory freed into the slabs
+ * of exited threads stays retained until a refill of the same class adopts them. */
+void hz_pool_reclaim(hz_slab_t *s);
 /* Leaves an owned, non-empty slab for another thread to adopt. */
 void hz_pool_abandon(hz_slab_t *s);
 /* Takes an abandoned slab of class cls for `owner` (retagged), or NULL. */
@@ -103,6 +107,8 @@ hz_slab_t *hz_pool_adopt(unsigned cls, uint32_t owner);
 /* For the heap check: the pool and abandoned lists. */
 const hz_slab_list_t *hz_pool_list(void);
 const hz_slab_list_t *hz_pool_abandoned(unsigned cls);
+/* SuperSlabs all of whose slabs are pooled, kept warm instead of released (at most 1). */
+uint32_t hz_pool_empty_superslabs(void);
 void hz_pool_lock(void);
 void hz_pool_unlock(void);
 void hz_pool_reset_lock_after_fork(void);

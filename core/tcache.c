@@ -164,6 +164,19 @@ static void hz__collect_all(hz_tcache_t *tc, unsigned cls) {
   }
 }
 
+/* Adopts every abandoned slab of cls: the blocks other threads freed into it since its
+ * owner exited wait in its remote queue, and only an owner collects them. Without this a
+ * program whose threads come and go keeps those slabs until a refill of the same class
+ * happens to adopt them; with it, a flush leaves no freed memory behind. */
+static void hz__reclaim_abandoned(hz_tcache_t *tc, unsigned cls) {
+  hz_slab_t *s;
+  while ((s = hz_pool_adopt(cls, tc->tid)) != NULL) {
+    hz_slab_collect(s);
+    if (s->used == 0) hz_pool_put(s);
+    else hz__file(tc, s);
+  }
+}
+
 void hz_tcache_flush(hz_tcache_t *tc) {
   if (tc->tid == HZ_TID_NONE) return;
   atomic_store_explicit(&hz_remote_hint[tc->tid], 0, memory_order_relaxed);
@@ -171,6 +184,8 @@ void hz_tcache_flush(hz_tcache_t *tc) {
     if (!HZ_BUG(HZ_BUG_EXIT_KEEPS_SLL, tc->exiting && tc->sll[c].count > 0))
       hz_tcache_drain(tc, c, UINT32_MAX);
     hz__collect_all(tc, c);
+    /* An exiting thread would only abandon them again. */
+    if (!tc->exiting) hz__reclaim_abandoned(tc, c);
     tc->sll[c].max = hz_class_sll_max[c]; /* the grown room goes back with the blocks */
   }
 }

@@ -79,7 +79,7 @@ bool hz_ensure_init(void) {
     state = -1;
     /* None of these allocate, so a malloc re-entering from them cannot recurse here. */
     if (hz_pagemap_init() == 0 && pthread_key_create(&hz__threads.key, hz__thread_exit) == 0) {
-      if (HZ_SECURE) hz_free_mark = (uintptr_t)hz_os_random() & ~HZ_MARK_QUEUED;
+      if (HZ_SECURE) hz_free_mark = (uintptr_t)hz_os_random() & ~HZ_MARK_FLAGS;
       state = 1;
     }
     atomic_store_explicit(&hz__init_state, state, memory_order_release);
