@@ -53,13 +53,18 @@ HZF_HARNESS_SRCS = [
     "//fuzz:hzf_exec.c",
     "//fuzz:hzf_input.c",
     "//fuzz:hzf_model.c",
+    "//fuzz:hzf_oom.c",
+    "//fuzz:hzf_oracle.c",
+    "//fuzz:hzf_run_edge.c",
     "//fuzz:hzf_run_ops.c",
 ]
 
 HZF_HARNESS_HDRS = [
     "//fuzz:hzf_exec.h",
     "//fuzz:hzf_input.h",
+    "//fuzz:hzf_oom.h",
     "//fuzz:hzf_ops.h",
+    "//fuzz:hzf_oracle.h",
 ]
 
 def hzf_harness_library(name, core, copts = [], san = True, visibility = None, **kwargs):

@@ -9,20 +9,21 @@
 #include "core/hz_debug.h"
 
 /* Kind order: MALLOC CALLOC MEMALIGN REALLOC FREE USABLE WRITE SLL_POP SLL_PUSH
- * SLL_SPLICE SLL_DRAIN FLUSH EXIT REUSE FOREIGN INTERIOR DOUBLE_FREE STALE CLASSIFY CHECK.
+ * SLL_SPLICE SLL_DRAIN FLUSH EXIT REUSE FOREIGN INTERIOR DOUBLE_FREE STALE CLASSIFY CHECK
+ * EDGE OOM FILL.
  * Each sums to at most 256, so every kind with a weight owns at least one k byte. */
 const hzf_profile_t hzf_profile_tls_sll = {
-    "tls_sll", {30, 0, 0, 6, 30, 4, 6, 16, 16, 12, 12, 6, 4, 6, 0, 2, 4, 2, 0, 3}, 1, 4};
+    "tls_sll", {30, 0, 0, 6, 30, 4, 6, 16, 16, 12, 12, 6, 4, 6, 0, 2, 4, 2, 0, 3, 2, 2, 8}, 1, 4};
 const hzf_profile_t hzf_profile_alloc = {
-    "alloc", {24, 6, 8, 12, 24, 6, 6, 4, 4, 2, 2, 4, 2, 3, 4, 4, 4, 3, 3, 2}, 1, 4};
+    "alloc", {24, 6, 8, 12, 24, 6, 6, 4, 4, 2, 2, 4, 2, 3, 4, 4, 4, 3, 3, 2, 8, 5, 3}, 1, 4};
 const hzf_profile_t hzf_profile_realloc = {
-    "realloc", {14, 4, 4, 40, 10, 8, 8, 0, 0, 0, 0, 2, 0, 2, 2, 4, 2, 2, 0, 2}, 1, 2};
+    "realloc", {14, 4, 4, 40, 10, 8, 8, 0, 0, 0, 0, 2, 0, 2, 2, 4, 2, 2, 0, 2, 6, 5, 1}, 1, 2};
 const hzf_profile_t hzf_profile_reuse = {
-    "reuse", {24, 2, 4, 6, 20, 4, 4, 2, 2, 0, 2, 6, 3, 14, 0, 2, 6, 10, 6, 3}, 1, 4};
+    "reuse", {24, 2, 4, 6, 20, 4, 4, 2, 2, 0, 2, 6, 3, 14, 0, 2, 6, 10, 6, 3, 3, 3, 4}, 1, 4};
 const hzf_profile_t hzf_profile_ptag = {
-    "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2}, 1, 3};
+    "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2, 6, 2, 2}, 1, 3};
 const hzf_profile_t hzf_profile_mt = {
-    "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2}, 2, 4};
+    "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2, 3, 3, 3}, 2, 4};
 
 const hzf_profile_t *const hzf_profiles[] = {
     &hzf_profile_tls_sll, &hzf_profile_alloc, &hzf_profile_realloc, &hzf_profile_reuse,
@@ -33,6 +34,7 @@ static const char *const hzf__kind_names[HZF_KIND_COUNT] = {
     "malloc",    "calloc",  "memalign", "realloc",  "free",        "usable",  "write",
     "sll_pop",   "sll_push", "sll_splice", "sll_drain", "flush",   "exit",    "reuse",
     "foreign",   "interior", "double_free", "stale",  "classify",  "check",
+    "edge",      "oom",      "fill",
 };
 
 const char *hzf_kind_name(unsigned kind) {
@@ -174,8 +176,12 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       snprintf(buf, n, "%s(%s)", hzf__call_names[sel & 3], hzf__foreign_names[o->pick % 8]);
       break;
     case HZF_INTERIOR:
-      snprintf(buf, n, "%s(%s of live[%u], arg %u)", hzf__call_names[sel & 3],
-               (sel & 4) ? "misaligned" : "interior", o->pick, o->arg);
+      if (sel & 8)
+        snprintf(buf, n, "%s(the slot %u blocks past live[%u])", hzf__call_names[sel & 3],
+                 1 + o->arg % 8u, o->pick);
+      else
+        snprintf(buf, n, "%s(%s of live[%u], arg %u)", hzf__call_names[sel & 3],
+                 (sel & 4) ? "misaligned" : "interior", o->pick, o->arg);
       break;
     case HZF_DOUBLE_FREE:
       snprintf(buf, n, "free live[%u] then %s it%s", o->pick, hzf__call_names[sel & 3],
@@ -187,6 +193,25 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
     case HZF_CLASSIFY:
       snprintf(buf, n, "%s (live[%u])", hzf__classify_names[sel & 7], o->pick);
       break;
+    case HZF_EDGE: {
+      static const char *const edge[8] = {"zero-size", "huge-size", "calloc-overflow-shape",
+                                          "alignment-class", "realloc-edge", "null-pointer",
+                                          "power-of-two-boundary", "power-of-two-boundary"};
+      snprintf(buf, n, "%s sel=%u pick=%u arg=%u", edge[sel & 7], sel, o->pick, o->arg);
+      break;
+    }
+    case HZF_OOM: {
+      static const char *const mode[4] = {"refuse commit #", "refuse every commit from #",
+                                          "refuse decommit #", "disarm"};
+      if ((sel & 3) == 3) snprintf(buf, n, "disarm");
+      else snprintf(buf, n, "%s%u", mode[sel & 3], 1 + o->arg % 8u);
+      break;
+    }
+    case HZF_FILL: {
+      static const char *const level[4] = {"empty", "bound-1", "at its bound", "one over"};
+      snprintf(buf, n, "class %u cache %s", o->pick % nc, level[sel & 3]);
+      break;
+    }
     default: buf[0] = 0; break;
   }
 }

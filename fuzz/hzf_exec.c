@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/api.h"
+#include "fuzz/hzf_oom.h"
 
 enum { HZF_CMD_RUN, HZF_CMD_LIST, HZF_CMD_FLUSH, HZF_CMD_REUSE, HZF_CMD_RECARVE, HZF_CMD_DETACH,
        HZF_CMD_EXIT };
@@ -51,6 +52,7 @@ typedef struct hzf_exec_s {
   sem_t done;
   unsigned next; /* baton: the next op to run */
   unsigned check_every;
+  bool check_all; /* HZF_CHECK=every: the full check after every op */
   unsigned reuse_op; /* the REUSE op a worker is asked to run */
   _Atomic uint64_t ops;
   /* watchdog: it reads these, never opt (which each input overwrites) */
@@ -123,6 +125,15 @@ static const struct {
     {"heap-check", "hz_heap_check passes"},
     {"reset", "after an input's teardown the program holds no block and only the caller a cache"},
     {"free-extent-zero", "every byte of a free extent at or past its dirty prefix reads as zero"},
+    {"retention", "after every thread frees everything and flushes, no slab is owned or "
+                  "abandoned and no block is cached or queued"},
+    {"waste", "usable size <= the oracle's bound for the request (docs/INVARIANTS.md, waste)"},
+    {"oom-errno", "an allocation that fails for want of memory returns NULL with errno ENOMEM"},
+    {"out-param", "posix_memalign leaves *memptr untouched when it fails"},
+    {"realloc-failed", "a failed realloc leaves the old block live, the same size, unchanged"},
+    {"realloc-in-place", "realloc(p, usable_size(p)) returns p"},
+    {"huge-request", "a request that overflows or exceeds PTRDIFF_MAX fails with ENOMEM"},
+    {"misuse-not-allocated", "a free of a slot never handed out is not reported as a double free"},
 };
 
 static void hzf__set_rule(hzf_result_t *r) {
@@ -198,6 +209,7 @@ static void hzf__progress(hzf_exec_t *ex, unsigned op) {
 static hzf_ctx_t hzf__ctx(hzf_exec_t *ex, unsigned index, unsigned slot, hzf_model_t *m) {
   hzf_ctx_t c = {.ex = ex, .m = m, .index = index, .slot = slot, .note_len = 0};
   c.op = index < ex->prog.nops ? &ex->prog.ops[index] : NULL;
+  c.oom_mark = hzf_oom_thread_refusals(); /* the calling thread is the one that acts */
   c.note[0] = 0;
   return c;
 }
@@ -239,6 +251,13 @@ static bool hzf__due(const hzf_exec_t *ex, unsigned i) {
   return !ex->opt.unchecked && ((i + 1) % ex->check_every == 0 || i + 1 == ex->prog.nops);
 }
 
+/* Whether the check after op i compares every byte the model filled, not only the edges
+ * of each block: after the last op, after an op that asked for it (hzf_ctx_t.check_now),
+ * and after every op with HZF_CHECK=every. */
+static bool hzf__full(const hzf_exec_t *ex, unsigned i, bool asked) {
+  return asked || ex->check_all || i + 1 == ex->prog.nops;
+}
+
 static bool hzf__executor_kind(unsigned kind) {
   return kind == HZF_EXIT || kind == HZF_REUSE || kind == HZF_CHECK;
 }
@@ -249,9 +268,9 @@ static void hzf__run_one(hzf_exec_t *ex, unsigned i, unsigned slot, hzf_model_t 
   hzf_ctx_t c = hzf__ctx(ex, i, slot, m);
   hzf_op_run(&c);
   hzf__trace(&c);
-  if (check && hzf__due(ex, i) && !ex->failed) {
+  if (check && (hzf__due(ex, i) || c.check_now) && !ex->failed && !ex->opt.unchecked) {
     hzf_model_t *one = m;
-    hzf_model_check_all(&c, &one, 1, false);
+    hzf_model_check_all(&c, &one, 1, hzf__full(ex, i, c.check_now));
   }
   hzf__progress(ex, i);
 }
@@ -372,8 +391,11 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
     }
   }
   if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);
-  if (!ex->failed && (o->kind == HZF_CHECK || hzf__due(ex, i)))
-    if (hzf_model_check_all(&c, models, nm, o->kind == HZF_CHECK) && o->kind == HZF_CHECK)
+  /* Exits and reuses change the heap's structure (abandoned and pooled slabs): always
+   * followed by the full check. */
+  bool full = o->kind == HZF_CHECK || o->kind == HZF_EXIT || o->kind == HZF_REUSE;
+  if (!ex->failed && !ex->opt.unchecked && (full || hzf__due(ex, i)))
+    if (hzf_model_check_all(&c, models, nm, hzf__full(ex, i, full)) && o->kind == HZF_CHECK)
       hzf_model_check_free_extents(&c);
   atomic_fetch_add_explicit(&ex->ops, 1, memory_order_relaxed);
   hzf__progress(ex, i);
@@ -464,8 +486,10 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
   atomic_store(&ex->ops, 0);
   hzf_decode(p, data, size, &ex->prog);
   if (ex->opt.mode == HZF_MODE_DIRECT) ex->prog.nthreads = 1;
-  /* Every op is followed by the whole-heap check on short inputs; long ones sample. */
-  ex->check_every = ex->prog.nops <= 32 ? 1 : 16;
+  /* Every op is followed by the whole-heap check on short inputs; long ones sample
+   * (HZF_CHECK=every checks fully after every op, for replays). */
+  ex->check_every = ex->prog.nops <= 32 || ex->check_all ? 1 : 16;
+  hzf_oom_reset();
   hzf_model_reset(&ex->model);
   hzf_model_restart_ids();
   for (unsigned t = 0; t < HZF_MAX_THREADS; t++) hzf_model_reset(&ex->tmodel[t]);
@@ -473,6 +497,13 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     started = true;
     const char *keep = getenv("HZF_KEEP_HEAP");
     hzf__keep_heap = keep && *keep && strcmp(keep, "0") != 0;
+    const char *chk = getenv("HZF_CHECK");
+    if (chk && *chk && strcmp(chk, "every") != 0 && strcmp(chk, "sampled") != 0)
+      fprintf(stderr, "hzfuzz: HZF_CHECK=%s is not 'every' or 'sampled'; sampling\n", chk);
+    ex->check_all = chk && strcmp(chk, "every") == 0;
+    /* Before hz's first allocation: the page source that OOM ops arm. */
+    if (hzf_oom_install() != 0)
+      fprintf(stderr, "hzfuzz: hz was initialised before the harness; OOM ops inject nothing\n");
     /* Before any op: an arena address must mean the arena (see HZF_FOREIGN). */
     hz_ensure_init();
     hzf_faults_install();
@@ -492,6 +523,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     case HZF_MODE_FREE: hzf__run_free(ex); break;
     default: hzf__run_baton(ex); break;
   }
+  hzf_oom_reset(); /* the teardown must not fail for want of memory */
   if (!ex->failed) {
     /* Teardown: give everything back and check the heap holds nothing for the program. */
     hzf_ctx_t c = hzf__ctx(ex, ex->prog.nops, 0, &ex->model);
@@ -502,8 +534,9 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     for (unsigned k = 0; k < nm; k++) hzf_free_everything(&c, models[k]);
     ex->next = ex->prog.nops;
     hzf__flush_all(ex);
-    if (!ex->failed && !ex->opt.unchecked && hzf_model_check_all(&c, models, nm, false))
-      hzf_model_check_free_extents(&c);
+    if (!ex->failed && !ex->opt.unchecked && hzf_model_check_all(&c, models, nm, false) &&
+        hzf_model_check_free_extents(&c))
+      hzf_model_check_empty(&c);
     /* The next input starts from the heap a fresh process has (same addresses, same
      * thread ids), so whatever an input does replays alone, in repro or a minimizer,
      * exactly as it ran here. HZF_KEEP_HEAP=1 lets state build up across inputs instead

@@ -77,22 +77,36 @@ typedef struct {
   hzf_model_t *m;
   const hzf_op_t *op;
   unsigned index, slot;
+  uint64_t oom_mark; /* this thread's injected refusals when the op started (hzf_oom.h) */
+  bool check_now;    /* set by an op that changed the heap's structure or took a failure
+                      * path: the executor runs the full check after it, sampled or not */
   char note[256];
   size_t note_len;
 } hzf_ctx_t;
 
 /* ---- model (hzf_model.c) -------------------------------------------------------- */
 void hzf_model_reset(hzf_model_t *m);
-/* Ids start again from 0 (the executor calls it before each input). */
+/* Ids start again from 0, and no address counts as handed out (the executor calls it
+ * before each input). */
 void hzf_model_restart_ids(void);
+/* Records that hz handed out a block at p (every allocation result passes here). */
+void hzf_model_handed(const void *p);
+/* Could hz have handed out a block starting at p during this input? Exact until the set
+ * fills, then always true. A free of a slot never handed out is "not allocated", never a
+ * "double free". */
+bool hzf_model_maybe_handed(const void *p);
 /* Expected usable size of a request of `size` bytes aligned to `align` (16: malloc),
  * and whether hz serves it as a large block. */
 size_t hzf_expected_usable(size_t size, size_t align, bool *large);
 /* Checks a new block (non-NULL, aligned, usable size, no overlap), fills it and adds it.
- * The expected usable size follows from req and align. Returns its index or -1 (failure
- * recorded, or the model is full and the block was given back). */
+ * The expected usable size follows from req and align, and must lie within the contract
+ * oracle's bounds (hzf_oracle.h). NULL is accepted, with errno ENOMEM, only when fault
+ * injection refused this thread memory during the op. Returns its index or -1 (NULL,
+ * failure recorded, or the model is full and the block was given back). */
 int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed);
 void hzf_model_remove(hzf_model_t *m, unsigned i);
+/* Would a request of size/align be a large block while the model holds its maximum? */
+bool hzf_model_large_full(const hzf_model_t *m, size_t size, size_t align);
 /* Index of the pick-th live block, -1 when none. */
 int hzf_model_pick(const hzf_model_t *m, unsigned pick);
 /* Verifies block i's contents against its fill byte; false (and a failure) when damaged. */
@@ -115,6 +129,12 @@ size_t hzf_model_size(const hzf_model_t *m, unsigned mode, unsigned arg);
 /* Whole-heap check, census against the model(s), no overlap, and every block's contents:
  * all checked bytes when `full`, else the first and last 64 bytes of each block. */
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full);
+
+/* Retention: after the teardown (every block freed, every thread flushed) the heap is
+ * back to its empty state: no slab owned or abandoned, no block cached or queued, at most
+ * the one warm SuperSlab of pooled slabs. Memory that is free but kept where nothing will
+ * reuse it shows up here and nowhere else. */
+bool hzf_model_check_empty(hzf_ctx_t *c);
 
 /* The dirty-cache rule (docs/INVARIANTS.md, extents): no byte of a free extent past its
  * dirty prefix holds data. Reads every resident page there; run while every thread is
@@ -153,7 +173,26 @@ __attribute__((format(printf, 2, 3))) void hzf_note(hzf_ctx_t *c, const char *fm
 uintptr_t hzf_addr(const void *p);
 void hzf_count_ops(hzf_ctx_t *c, unsigned n);
 
-/* ---- ops (hzf_run_ops.c) ----------------------------------------------------- */
+/* Did fault injection refuse this thread memory since the op started? */
+bool hzf_oom_hit(const hzf_ctx_t *c);
+/* An allocation returned NULL: accepted (true) when the op hit injected refusals and
+ * errno (`err`) is ENOMEM; otherwise a finding. */
+bool hzf_expect_oom(hzf_ctx_t *c, int err, const char *what);
+
+/* ---- ops (hzf_run_ops.c, hzf_run_edge.c) ---------------------------------------- */
+/* The API contract at its edges (hzf_oracle.h): zero sizes, sizes no object can have,
+ * every shape of calloc overflow, every class of alignment, realloc to 0 and in place. */
+void hzf_op_edge(hzf_ctx_t *c);
+/* One aligned allocation (fn 0 aligned_alloc, 1 memalign, 2 posix_memalign) held to the
+ * contract oracle; a block it returns joins the model. */
+void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size);
+/* After a failed realloc of block i: it is still live, the same size, its bytes intact. */
+void hzf_realloc_kept(hzf_ctx_t *c, unsigned i);
+/* Arms (or disarms) fault injection at the OS boundary (hzf_oom.h). */
+void hzf_op_oom(hzf_ctx_t *c);
+/* Sets a class's TLS SLL fill level: empty, one below its bound, at it, or one over. */
+void hzf_op_fill(hzf_ctx_t *c);
+
 /* Runs one op on the calling thread (which is the op's thread). Ops that involve every
  * thread (REUSE's flushes, EXIT) have their per-thread halves called by the executor. */
 void hzf_op_run(hzf_ctx_t *c);

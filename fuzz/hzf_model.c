@@ -7,6 +7,7 @@
  * record and every op states how many reports it expects: one for a misuse, none for a
  * correct call.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include "core/hz.h"
 #include "core/api.h"
 #include "fuzz/hzf_exec.h"
+#include "fuzz/hzf_oom.h"
+#include "fuzz/hzf_oracle.h"
 
 /* ---- misuse reports ----------------------------------------------------------- */
 static __thread hzf_faults_t hzf__faults;
@@ -90,7 +93,45 @@ size_t hzf_expected_usable(size_t size, size_t align, bool *large) {
 /* Block ids (and the fill bytes drawn from them) restart with every input, so an input
  * fills its blocks the same way in a long fuzzing process and in a fresh replay. */
 static _Atomic uint32_t hzf__next_id; /* free mode: threads add blocks at once */
-void hzf_model_restart_ids(void) { atomic_store(&hzf__next_id, 0); }
+
+/* Every address hz handed out during the input, in an open-addressing set (threads add
+ * at once in the free mode). Full, it answers "maybe" for everything. */
+#define HZF_EVER_SLOTS (1u << 15)
+static _Atomic uintptr_t hzf__ever[HZF_EVER_SLOTS];
+static _Atomic unsigned hzf__ever_n;
+static _Atomic bool hzf__ever_full;
+
+void hzf_model_restart_ids(void) {
+  atomic_store(&hzf__next_id, 0);
+  if (atomic_load(&hzf__ever_n)) memset((void *)hzf__ever, 0, sizeof hzf__ever);
+  atomic_store(&hzf__ever_n, 0);
+  atomic_store(&hzf__ever_full, false);
+}
+
+static unsigned hzf__ever_slot(uintptr_t a) { return (unsigned)((a >> 4) * 0x9E3779B97F4A7C15ull >> 49); }
+
+void hzf_model_handed(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (!a) return;
+  if (atomic_fetch_add(&hzf__ever_n, 1) >= HZF_EVER_SLOTS / 2) {
+    atomic_store(&hzf__ever_full, true);
+    return;
+  }
+  for (unsigned i = hzf__ever_slot(a);; i = (i + 1) % HZF_EVER_SLOTS) {
+    uintptr_t cur = 0;
+    if (atomic_compare_exchange_strong(&hzf__ever[i], &cur, a) || cur == a) return;
+  }
+}
+
+bool hzf_model_maybe_handed(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (atomic_load(&hzf__ever_full)) return true;
+  for (unsigned i = hzf__ever_slot(a);; i = (i + 1) % HZF_EVER_SLOTS) {
+    uintptr_t cur = atomic_load(&hzf__ever[i]);
+    if (cur == a) return true;
+    if (cur == 0) return false;
+  }
+}
 
 /* The bytes of a block the model fills and checks: all of a block up to two windows
  * (8 KiB), else its first and last window. Filling every page of every block made page
@@ -125,13 +166,39 @@ int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except)
   return -1;
 }
 
+bool hzf_model_large_full(const hzf_model_t *m, size_t size, size_t align) {
+  bool large;
+  hzf_expected_usable(size, align, &large);
+  return large && m->nlarge >= HZF_MAX_LARGE;
+}
+
+bool hzf_oom_hit(const hzf_ctx_t *c) { return hzf_oom_thread_refusals() != c->oom_mark; }
+
+bool hzf_expect_oom(hzf_ctx_t *c, int err, const char *what) {
+  c->check_now = true; /* a failure path ran: the heap must still be consistent */
+  if (!hzf_oom_hit(c)) {
+    hzf_fail(c, "null-result", "a block (the heap has memory to spare)", "%s: NULL, errno %d",
+             what, err);
+    return false;
+  }
+  if (err != ENOMEM) {
+    hzf_fail(c, "oom-errno", "NULL with errno ENOMEM when memory runs out",
+             "%s: NULL with errno %d", what, err);
+    return false;
+  }
+  hzf_note(c, "NULL, ENOMEM (injected) ");
+  return true;
+}
+
 int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) {
+  int err = errno; /* what the allocation call left */
   hzf_model_t *m = c->m;
   bool large;
   size_t cap = hzf_expected_usable(req, align, &large);
   if (!p) {
-    hzf_fail(c, "null-result", "a block (the heap has memory to spare)",
-             "NULL for %zu bytes aligned %zu", req, align);
+    char what[80];
+    snprintf(what, sizeof what, "%zu bytes aligned %zu", req, align);
+    hzf_expect_oom(c, err, what);
     return -1;
   }
   if (hzf_checking(c)) {
@@ -146,6 +213,12 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
     if (u < req || u != cap) {
       hzf_fail(c, "usable-size", "requested <= usable == the class (or extent) size", "usable %zu "
                "for %zu bytes aligned %zu, expected %zu", u, req, align, cap);
+      return -1;
+    }
+    if (u > hzf_oracle_max_usable(req, align)) {
+      hzf_fail(c, "waste", "usable <= the oracle's waste bound for the request",
+               "usable %zu for %zu bytes aligned %zu, bound %zu", u, req, align,
+               hzf_oracle_max_usable(req, align));
       return -1;
     }
     int o = hzf_model_overlap(m, p, cap, -1);
@@ -166,11 +239,13 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
   }
   if (m->n == HZF_MAX_LIVE || (large && m->nlarge == HZF_MAX_LARGE)) {
     /* The model is full: the block is not tracked, so give it back at once. */
+    hzf_model_handed(p);
     hz_free(p);
     hzf_expect_no_fault(c, "free of an untracked block");
     return -1;
   }
   hzf_block_t *b = &m->b[m->n];
+  hzf_model_handed(p);
   b->id = atomic_fetch_add_explicit(&hzf__next_id, 1, memory_order_relaxed);
   b->p = p;
   b->req = req;
@@ -357,5 +432,27 @@ bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmod
                all[i]->id, (size_t)hzf_addr(all[i]->p));
       return false;
     }
+  return true;
+}
+
+bool hzf_model_check_empty(hzf_ctx_t *c) {
+  if (!hzf_checking(c)) return true;
+  hz_violation_t v;
+  hz_census_t k;
+  if (hz_heap_check(&v, &k)) {
+    hzf_fail(c, "heap-check", "hz_heap_check passes", "%s: %s", v.invariant, v.message);
+    hzf_fail_invariant(c, v.invariant);
+    return false;
+  }
+  if (k.slabs_owned || k.slabs_abandoned || k.cached_blocks || k.queued_blocks ||
+      k.superslabs_slab > 1) {
+    hzf_fail(c, "retention", "the empty heap: no owned or abandoned slab, nothing cached or "
+             "queued, at most one SuperSlab of pooled slabs",
+             "%llu slabs owned, %llu abandoned, %llu blocks cached, %llu queued, %llu slab "
+             "SuperSlabs", (unsigned long long)k.slabs_owned,
+             (unsigned long long)k.slabs_abandoned, (unsigned long long)k.cached_blocks,
+             (unsigned long long)k.queued_blocks, (unsigned long long)k.superslabs_slab);
+    return false;
+  }
   return true;
 }

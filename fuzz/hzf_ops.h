@@ -46,6 +46,11 @@ typedef enum {
   HZF_STALE,       /* free/realloc/usable_size through a stale pointer to a freed block */
   HZF_CLASSIFY,    /* hz_classify of live, interior, misaligned, foreign, stale pointers */
   HZF_CHECK,       /* whole-heap check and full content verification now */
+  HZF_EDGE,        /* the API contract's edges: 0 and impossible sizes, calloc overflow
+                      shapes, every class of alignment, realloc to 0 and in place */
+  HZF_OOM,         /* fault injection: refuse the n-th commit, every commit from the n-th,
+                      or the n-th decommit; or disarm */
+  HZF_FILL,        /* set a class's TLS SLL to empty, its bound - 1, its bound, or one over */
   HZF_KIND_COUNT
 } hzf_kind_t;
 

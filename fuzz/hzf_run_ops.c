@@ -8,17 +8,13 @@
 
 #include "core/api.h"
 #include "fuzz/hzf_exec.h"
+#include "fuzz/hzf_oom.h"
+#include "fuzz/hzf_oracle.h"
 
 /* Foreign memory: hz must report it and never write it. */
 static _Alignas(16) unsigned char hzf__global[64];
 static const _Alignas(16) char hzf__rodata[64] = "hzfuzz: read-only data, never hz's";
 
-/* Would a request of size/align be a large block while the model holds its maximum? */
-static bool hzf__large_full(const hzf_model_t *m, size_t size, size_t align) {
-  bool large;
-  hzf_expected_usable(size, align, &large);
-  return large && m->nlarge >= HZF_MAX_LARGE;
-}
 
 static hz_tcache_t *hzf__tc(hzf_ctx_t *c) {
   hz_tcache_t *tc = hz_thread_cache();
@@ -56,7 +52,7 @@ static void hzf__malloc(hzf_ctx_t *c) {
   size_t size = hzf_model_size(c->m, o->sel, o->arg);
   unsigned n = hzf_burst_of(o->sel), done = 0;
   for (; done < n && !hzf_failed(c); done++) {
-    if (c->m->n == HZF_MAX_LIVE || hzf__large_full(c->m, size, 16)) break;
+    if (c->m->n == HZF_MAX_LIVE || hzf_model_large_full(c->m, size, 16)) break;
     void *p = hz_malloc(size);
     if (!hzf_expect_no_fault(c, "malloc")) return;
     hzf_model_add(c, p, size, 16, false);
@@ -82,7 +78,7 @@ static void hzf__calloc(hzf_ctx_t *c) {
   /* A burst empties the thread's cache of the class down to its last block, whose link
    * word is NULL: calloc must not take that for fresh memory. */
   for (; done < n && !hzf_failed(c); done++) {
-    if (c->m->n == HZF_MAX_LIVE || hzf__large_full(c->m, req, 16)) break;
+    if (c->m->n == HZF_MAX_LIVE || hzf_model_large_full(c->m, req, 16)) break;
     void *p = hz_calloc(nm, elem);
     if (!hzf_expect_no_fault(c, "calloc")) return;
     hzf_model_add(c, p, req, 16, true);
@@ -107,41 +103,58 @@ void hzf_op_recarve(hzf_ctx_t *c) {
   hzf_count_ops(c, n);
 }
 
-static void hzf__memalign(hzf_ctx_t *c) {
-  const hzf_op_t *o = c->op;
-  size_t size = hzf_size_of(o->sel & 3, o->arg);
-  unsigned sh = o->pick % 23, fn = (o->sel >> 2) & 3;
-  bool invalid = (o->sel & 16) != 0;
-  size_t align = (size_t)1 << sh;
-  if (invalid) align = sh >= 4 ? (align | 8) : 24;
-  size_t eff = align; /* the alignment hz must honour when the call succeeds */
-  if (fn == 1 && invalid) for (eff = 16; eff < align; eff <<= 1) {}
-  bool must_fail = (fn == 0 && invalid) || (fn >= 2 && (invalid || align % sizeof(void *)));
-  if (!must_fail && hzf__large_full(c->m, size, eff)) return;
-  void *p = NULL;
+/* One aligned allocation of `size` through function fn (0 aligned_alloc, 1 memalign,
+ * 2 posix_memalign), held to the contract oracle: EINVAL where the documents require it,
+ * ENOMEM only where allowed, else a block the model tracks. posix_memalign must leave
+ * its out-parameter untouched when it fails. */
+void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
+  static const hzf_fn_t fns[3] = {HZF_FN_ALIGNED_ALLOC, HZF_FN_MEMALIGN, HZF_FN_POSIX_MEMALIGN};
+  hzf_contract_t k = hzf_oracle(fns[fn], align, size);
+  if (!k.must_fail && hzf_model_large_full(c->m, size, k.align)) return;
+  void *const sentinel = (void *)&hzf__global[16];
+  void *p = fn == 2 ? sentinel : NULL;
   int rc = 0;
   errno = 0;
   if (fn == 0) p = hz_aligned_alloc(align, size);
   else if (fn == 1) p = hz_memalign(align, size);
   else rc = hz_posix_memalign(&p, align, size);
+  int err = fn == 2 ? rc : errno;
+  bool failed = fn == 2 ? rc != 0 : p == NULL;
   if (!hzf_expect_no_fault(c, "aligned allocation")) return;
-  if (must_fail) {
-    bool ok = fn == 0 ? (p == NULL && errno == EINVAL) : (rc == EINVAL && p == NULL);
-    if (!ok) {
-      hzf_fail(c, "bad-alignment", "EINVAL for an invalid alignment",
-               "alignment %zu: result %s, rc %d, errno %d", align, p ? "a block" : "NULL", rc,
-               errno);
-      if (p) hz_free(p);
-    }
-    hzf_note(c, "EINVAL as expected");
+  if (fn == 2 && failed && p != sentinel) {
+    hzf_fail(c, "out-param", "posix_memalign leaves *memptr untouched when it fails",
+             "rc %d and *memptr changed to %p", rc, p);
     return;
   }
-  if (rc) {
-    hzf_fail(c, "null-result", "0 from posix_memalign", "rc %d for %zu aligned %zu", rc, size,
-             align);
+  if (failed && (k.must_fail || k.may_fail)) {
+    if (err != k.err && !(k.may_fail && err == ENOMEM))
+      hzf_fail(c, "bad-alignment", "the documented error for the call",
+               "%s(%zu, %zu): error %d, expected %d", hzf_fn_name(fns[fn]), align, size, err, k.err);
+    hzf_note(c, "error %d as documented", err);
+    c->check_now = true;
     return;
   }
-  hzf_model_add(c, p, size, eff, false);
+  if (k.must_fail) {
+    hzf_fail(c, "bad-alignment", "failure as documented (EINVAL for an invalid alignment, ENOMEM "
+             "for an impossible size)", "%s(%zu, %zu): a block, expected error %d",
+             hzf_fn_name(fns[fn]), align, size, k.err);
+    if (!failed) hz_free(p);
+    return;
+  }
+  if (failed) {
+    errno = err;
+    p = NULL;
+  }
+  hzf_model_add(c, p, size, k.align, false);
+}
+
+static void hzf__memalign(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  size_t size = hzf_size_of(o->sel & 3, o->arg);
+  unsigned sh = o->pick % 23, fn = (o->sel >> 2) & 3;
+  size_t align = (size_t)1 << sh;
+  if (o->sel & 16) align = sh >= 4 ? (align | 8) : 24; /* not a power of two */
+  hzf_aligned_call(c, fn > 2 ? 2 : fn, align, size);
 }
 
 static void hzf__realloc(hzf_ctx_t *c) {
@@ -150,7 +163,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
   int i = hzf_model_pick(m, o->pick);
   if (i < 0 || (o->sel & 32)) {
     size_t size = hzf_model_size(c->m, o->sel, o->arg);
-    if (hzf__large_full(m, size, 16)) return;
+    if (hzf_model_large_full(m, size, 16)) return;
     void *p = hz_realloc(NULL, size);
     if (hzf_expect_no_fault(c, "realloc(NULL)")) hzf_model_add(c, p, size, 16, false);
     return;
@@ -167,6 +180,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
   size_t newcap = hzf_expected_usable(ns, 16, &newlarge);
   if (!b->large && newlarge && m->nlarge >= HZF_MAX_LARGE) return;
   unsigned char *p = b->p;
+  errno = 0;
   void *q = hz_realloc(p, ns);
   if (!hzf_expect_no_fault(c, "realloc")) return;
   if (ns == 0) {
@@ -176,7 +190,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
     return;
   }
   if (!q) {
-    hzf_fail(c, "null-result", "a block (the heap has memory to spare)", "NULL for %zu B", ns);
+    if (hzf_expect_oom(c, errno, "realloc")) hzf_realloc_kept(c, (unsigned)i);
     return;
   }
   size_t keep = old < ns ? old : ns;
@@ -208,6 +222,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
     }
   }
   if (q != p) {
+    hzf_model_handed(q);
     hzf_model_bury(m, p, old);
     b->thread = (uint8_t)c->slot;
   }
@@ -222,6 +237,19 @@ static void hzf__realloc(hzf_ctx_t *c) {
   if (hzf_checking(c)) hzf_model_fill(b);
   hzf_note(c, "#%u %s +0x%zx (%zu B)", b->id, q == p ? "in place" : "moved to",
            (size_t)hzf_addr(q), ns);
+}
+
+void hzf_realloc_kept(hzf_ctx_t *c, unsigned i) {
+  hzf_block_t *b = &c->m->b[i];
+  if (!hzf_model_verify(c, i, "after a failed realloc")) return;
+  hz_ptr_info_t info = hz_classify(b->p);
+  size_t u = hz_usable_size(b->p);
+  if (!hzf_expect_no_fault(c, "usable_size after a failed realloc")) return;
+  if (u != b->cap || (info.kind != HZ_PTR_SMALL && info.kind != HZ_PTR_LARGE))
+    hzf_fail(c, "realloc-failed", "a failed realloc leaves the old block live and unchanged",
+             "block #%u is %s with usable %zu (was %zu)", b->id, hz_ptr_kind_name(info.kind), u,
+             b->cap);
+  hzf_note(c, "#%u kept ", b->id);
 }
 
 /* Index of the block a free chooses: which 0 any, 1 another thread's, 2 own, 3 newest. */
@@ -326,8 +354,10 @@ static void hzf__sll_pop(hzf_ctx_t *c) {
   hz_sll_t *l = &tc->sll[cls];
   for (; done < n && c->m->n < HZF_MAX_LIVE && !hzf_failed(c); done++) {
     if (!l->head && !hz_tcache_refill(tc, cls)) {
-      hzf_fail(c, "null-result", "a refill succeeds", "class %u refill failed", cls);
-      return;
+      if (!hzf_oom_hit(c))
+        hzf_fail(c, "null-result", "a refill succeeds", "class %u refill failed", cls);
+      c->check_now = true;
+      break;
     }
     void *b = hz_sll_pop(l);
     hz_block_out(b, cls);
@@ -409,6 +439,7 @@ static void hzf__sll_drain(hzf_ctx_t *c) {
   uint32_t n = (c->op->sel & 1) ? UINT32_MAX : c->op->arg % 512u;
   hz_sll_t *l = &tc->sll[cls];
   uint32_t before = l->count, expect = before - (n < before ? n : before);
+  c->check_now = true;
   hz_tcache_drain(tc, cls, n);
   hzf_expect_no_fault(c, "drain");
   if (l->count != expect)
@@ -419,6 +450,7 @@ static void hzf__sll_drain(hzf_ctx_t *c) {
 }
 
 void hzf_op_flush(hzf_ctx_t *c) {
+  c->check_now = true; /* slabs went back to the pool: the full check follows */
   hz_thread_flush();
   hzf_expect_no_fault(c, "flush");
   if (hz_tc.tid == HZ_TID_NONE) return;
@@ -500,23 +532,55 @@ static void hzf__foreign(hzf_ctx_t *c) {
   if (map) munmap(map, 4096);
 }
 
+/* An offset in [0, n): arg itself when it covers the range, else arg spread over all
+ * of it (a 16-bit argument reaches anywhere inside the largest blocks). */
+static size_t hzf__spread(unsigned arg, size_t n) {
+  return n <= 65536 ? arg % n : (size_t)(((uint64_t)arg * 0x9E3779B1u) % n);
+}
+
 /* An address inside live block b: interior (16-aligned) or misaligned. */
 static unsigned char *hzf__inside(const hzf_block_t *b, bool misaligned, unsigned arg,
                                   hz_fault_kind_t *kind) {
   size_t off, cap = b->cap < 16 ? 16 : b->cap; /* a large block of 0 bytes has a page */
   if (misaligned || cap < 32) {
-    off = 1 + arg % 15u + 16 * ((arg >> 4) % (cap / 16));
+    off = 1 + arg % 15u + 16 * hzf__spread(arg >> 4, cap / 16);
     *kind = HZ_FAULT_MISALIGNED;
   } else {
-    off = 16 * (1 + arg % (cap / 16 - 1));
+    off = 16 * (1 + hzf__spread(arg, cap / 16 - 1));
     *kind = HZ_FAULT_INTERIOR;
   }
   return b->p + off;
 }
 
+/* free/realloc/usable_size of the start of a slot k blocks past a live small block, in
+ * its slab: a live block (skipped: that would be a correct call), or a slot that is free,
+ * never carved, or carved but never handed out. Whatever it is, a slot hz never handed
+ * out must not be reported as a double free. */
+static void hzf__neighbour(hzf_ctx_t *c, unsigned i) {
+  const hzf_block_t *b = &c->m->b[i];
+  if (b->large || hzf_free_running(c)) return;
+  size_t k = 1 + c->op->arg % 8u;
+  unsigned char *q = b->p + k * b->cap;
+  if (((uintptr_t)q & (HZ_SLAB_SIZE - 1)) < ((uintptr_t)b->p & (HZ_SLAB_SIZE - 1)) ||
+      (uintptr_t)q - ((uintptr_t)b->p & ~(uintptr_t)(HZ_SLAB_SIZE - 1)) >= HZ_SLAB_SIZE)
+    return; /* past the end of the slab */
+  int live = hzf_model_overlap(c->m, q, 1, -1);
+  if (live >= 0 && c->m->b[live].p == q) return;
+  bool handed = hzf_model_maybe_handed(q);
+  unsigned allowed = HZF_BIT(HZ_FAULT_NOT_ALLOCATED) | HZF_BIT(HZ_FAULT_INTERIOR);
+  if (handed) allowed |= HZF_BIT(HZ_FAULT_DOUBLE_FREE);
+  hz_op_t op;
+  hzf__bad_call(c, c->op->sel, q, &op);
+  hzf_expect_fault(c, allowed, op, handed ? "a freed slot" : "a slot never handed out");
+}
+
 static void hzf__interior(hzf_ctx_t *c) {
   int i = hzf_model_pick(c->m, c->op->pick);
   if (i < 0) return;
+  if (c->op->sel & 8) {
+    hzf__neighbour(c, (unsigned)i);
+    return;
+  }
   hz_fault_kind_t kind;
   unsigned char *q = hzf__inside(&c->m->b[i], c->op->sel & 4, c->op->arg, &kind);
   hz_op_t op;
@@ -544,6 +608,7 @@ static void hzf__stash_take(hzf_ctx_t *c, hzf_stash_t *st, const void *p) {
   while (st->n < HZF_STASH && st->n <= l->max) {
     void *q = hz_malloc(hz_size_class_size(HZ_TAG_CLASS(tag)));
     if (!q || !hzf_expect_no_fault(c, "malloc for the stash")) return;
+    hzf_model_handed(q);
     st->b[st->n++] = q;
   }
 }
@@ -665,6 +730,7 @@ void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m) {
 
 void hzf_op_run(hzf_ctx_t *c) {
   hzf_faults()->count = 0;
+  c->oom_mark = hzf_oom_thread_refusals();
   switch (c->op->kind) {
     case HZF_MALLOC: hzf__malloc(c); return;
     case HZF_CALLOC: hzf__calloc(c); break;
@@ -687,6 +753,9 @@ void hzf_op_run(hzf_ctx_t *c) {
       if (!hzf_free_running(c)) hzf__stale(c);
       break;
     case HZF_CLASSIFY: hzf__classify(c); break;
+    case HZF_EDGE: hzf_op_edge(c); break;
+    case HZF_OOM: hzf_op_oom(c); break;
+    case HZF_FILL: hzf_op_fill(c); break;
     default: break; /* EXIT, REUSE, CHECK: the executor's */
   }
   hzf_count_ops(c, 1);

@@ -1,0 +1,254 @@
+/* Ops at the edges of the API contract, fault injection, and cache fill levels.
+ *
+ * Every result is held to the contract oracle (hzf_oracle.h), never to hz's own tables:
+ * sizes of 0 and sizes no object can have, every shape of calloc overflow, alignments of
+ * every class (0, below a pointer, not a power of two, above a SuperSlab, above the
+ * address space), realloc to 0 and to the block's own usable size. As elsewhere, fields
+ * are reduced modulo their ranges, so every decoded op is valid.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/api.h"
+#include "fuzz/hzf_exec.h"
+#include "fuzz/hzf_oom.h"
+#include "fuzz/hzf_oracle.h"
+
+/* Sizes no allocation can satisfy here: SIZE_MAX and its neighbours, the PTRDIFF_MAX
+ * boundary, and requests past the 256 GiB arena. (Not sizes the arena could hold: one
+ * that succeeded would cost its size / 8 in ASan shadow memory.) */
+static const size_t hzf__huge[] = {
+    SIZE_MAX,         SIZE_MAX - 1,         SIZE_MAX - 4095,         SIZE_MAX / 2 + 1,
+    (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1, (size_t)1 << 40, ((size_t)1 << 38) + 1,
+};
+#define HZF_NHUGE (sizeof hzf__huge / sizeof *hzf__huge)
+
+/* A malloc-like call whose outcome the oracle decides: a documented failure is checked
+ * (NULL and errno), any other result goes to the model. `req` is what a success holds. */
+static void hzf__sized_call(hzf_ctx_t *c, hzf_fn_t fn, size_t a, size_t b, size_t req) {
+  hzf_contract_t k = hzf_oracle(fn, a, b);
+  if (!k.must_fail && (c->m->n == HZF_MAX_LIVE || hzf_model_large_full(c->m, req, k.align))) return;
+  errno = 0;
+  void *p = fn == HZF_FN_CALLOC ? hz_calloc(a, b) : fn == HZF_FN_REALLOC ? hz_realloc(NULL, b)
+                                                                         : hz_malloc(a);
+  int err = errno;
+  if (!hzf_expect_no_fault(c, hzf_fn_name(fn))) return;
+  if (!p && (k.must_fail || k.may_fail)) {
+    if (err != ENOMEM)
+      hzf_fail(c, "oom-errno", "NULL with errno ENOMEM for a size no object can have",
+               "%s(%zu, %zu): NULL with errno %d", hzf_fn_name(fn), a, b, err);
+    hzf_note(c, "%s(%zu, %zu): NULL, ENOMEM", hzf_fn_name(fn), a, b);
+    c->check_now = true;
+    return;
+  }
+  if (p && k.must_fail) {
+    hzf_fail(c, "huge-request", "NULL with ENOMEM: the request overflows or exceeds PTRDIFF_MAX",
+             "%s(%zu, %zu) returned a block", hzf_fn_name(fn), a, b);
+    hz_free(p);
+    return;
+  }
+  if (p && k.may_fail && req > HZF_ORACLE_HUGE) { /* allowed; too big for the model to track */
+    hz_free(p);
+    hzf_expect_no_fault(c, "free of a huge block");
+    return;
+  }
+  errno = err;
+  hzf_model_add(c, p, req, 16, fn == HZF_FN_CALLOC);
+}
+
+/* Every shape of calloc overflow, and the products that only just do not overflow. */
+static void hzf__calloc_shapes(hzf_ctx_t *c) {
+  unsigned shape = c->op->arg % 6, pick = c->op->pick;
+  size_t n, s;
+  switch (shape) {
+    case 0: /* wraps to a small value */
+      s = 16 + (c->op->arg >> 3) % 4096;
+      n = SIZE_MAX / s + 1 + pick % 8;
+      break;
+    case 1: /* wraps to a value larger than both operands */
+      n = ((size_t)1 << 32) + (pick | 1u);
+      s = ((size_t)1 << 32) + ((c->op->arg >> 3) | 1u);
+      break;
+    case 2: /* exactly SIZE_MAX: no overflow, but no object can be that large */
+      n = 3, s = SIZE_MAX / 3;
+      break;
+    case 3: /* one past SIZE_MAX */
+      n = 3, s = SIZE_MAX / 3 + 1;
+      break;
+    case 4: /* zero times anything is a valid request of 0 bytes */
+      n = (pick & 1) ? 0 : SIZE_MAX, s = (pick & 1) ? SIZE_MAX : 0;
+      break;
+    default: { /* wraps to exactly 0 */
+      unsigned k = 1 + (c->op->arg >> 3) % 63;
+      n = (size_t)1 << k, s = (size_t)1 << (64 - k);
+      break;
+    }
+  }
+  size_t total = 0;
+  bool over = __builtin_mul_overflow(n, s, &total);
+  hzf__sized_call(c, HZF_FN_CALLOC, n, s, over ? 0 : total);
+}
+
+/* Alignments of every class for one of the three aligned functions. */
+static void hzf__align_classes(hzf_ctx_t *c) {
+  unsigned fn = (c->op->sel >> 3) % 3, pick = c->op->pick;
+  size_t align;
+  switch (c->op->arg % 10) {
+    case 0: align = 0; break;
+    case 1: align = 1; break;
+    case 2: align = 2; break;
+    case 3: align = 4; break;
+    case 4: align = 8; break;
+    case 5: align = 3 + 2 * (size_t)pick; break;               /* odd: never a power of two */
+    case 6: align = (size_t)1 << (pick % 26); break;           /* up to 32 MiB: past a SuperSlab */
+    case 7: align = (size_t)1 << (40 + pick % 24); break;      /* beyond the address space */
+    case 8: align = ((size_t)1 << (4 + pick % 20)) + 16; break; /* just past a power of two */
+    default: align = (pick & 1) ? SIZE_MAX : SIZE_MAX / 2 + 1; break;
+  }
+  /* Any size, most of them not a multiple of the alignment (valid for aligned_alloc
+   * since C17). */
+  size_t size = hzf_size_of((c->op->sel >> 5) ? 2 : 1, (c->op->arg >> 4) * 37u + pick);
+  hzf_aligned_call(c, fn, align, size);
+}
+
+/* realloc(p, 0) frees p; realloc(p, usable_size(p)) keeps p where it is (hz.h). */
+static void hzf__realloc_edges(hzf_ctx_t *c) {
+  int i = hzf_model_pick(c->m, c->op->pick);
+  if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before realloc")) return;
+  hzf_block_t *b = &c->m->b[i];
+  if (c->op->sel & 8) {
+    errno = 0;
+    void *q = hz_realloc(b->p, 0);
+    if (!hzf_expect_no_fault(c, "realloc(p, 0)")) return;
+    if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
+    hzf_note(c, "#%u freed by realloc(p, 0)", b->id);
+    hzf_model_remove(c->m, (unsigned)i);
+    return;
+  }
+  size_t u = hz_usable_size(b->p);
+  if (!hzf_expect_no_fault(c, "usable_size")) return;
+  void *q = hz_realloc(b->p, u);
+  if (!hzf_expect_no_fault(c, "realloc(p, usable_size(p))")) return;
+  if (q != b->p) {
+    hzf_fail(c, "realloc-in-place", "realloc(p, usable_size(p)) returns p",
+             "block #%u (%zu B, usable %zu) moved to +0x%zx", b->id, b->req, u,
+             (size_t)hzf_addr(q));
+    return;
+  }
+  if (!hzf_model_verify(c, (unsigned)i, "after realloc in place")) return;
+  b->req = u; /* the program may now use every usable byte */
+  hzf_model_fill(b);
+  hzf_note(c, "#%u in place at %zu B", b->id, u);
+}
+
+/* A request of a size no allocation can satisfy, through one of the six functions; a
+ * realloc of a live block must leave it untouched. */
+static void hzf__huge_request(hzf_ctx_t *c) {
+  size_t size = hzf__huge[c->op->arg % HZF_NHUGE];
+  unsigned fn = (c->op->sel >> 3) % 6;
+  if (fn == 2) {
+    int i = hzf_model_pick(c->m, c->op->pick);
+    if (i < 0) return;
+    hzf_contract_t k = hzf_oracle(HZF_FN_REALLOC, 1, size);
+    errno = 0;
+    void *q = hz_realloc(c->m->b[i].p, size);
+    int err = errno;
+    if (!hzf_expect_no_fault(c, "realloc to a huge size")) return;
+    if (q) {
+      hzf_fail(c, "huge-request", "NULL with ENOMEM", "realloc to %zu B returned a block", size);
+      return;
+    }
+    if (err != ENOMEM || !(k.must_fail || k.may_fail))
+      hzf_fail(c, "oom-errno", "NULL with errno ENOMEM", "realloc to %zu B: errno %d", size, err);
+    else hzf_realloc_kept(c, (unsigned)i);
+    c->check_now = true;
+    return;
+  }
+  if (fn >= 3) {
+    hzf_aligned_call(c, fn - 3, (size_t)64 << (c->op->pick % 8), size);
+    return;
+  }
+  if (fn == 1) hzf__sized_call(c, HZF_FN_CALLOC, 1 + (c->op->pick & 1), size, 0);
+  else hzf__sized_call(c, HZF_FN_MALLOC, size, 0, 0);
+}
+
+void hzf_op_edge(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  switch (o->sel & 7) {
+    case 0: /* zero bytes: a unique block (C leaves it to the implementation; glibc gives one) */
+      if ((o->sel >> 3) & 1) hzf__sized_call(c, HZF_FN_REALLOC, 0, 0, 0);
+      else hzf__sized_call(c, HZF_FN_MALLOC, 0, 0, 0);
+      break;
+    case 1: hzf__huge_request(c); break;
+    case 2: hzf__calloc_shapes(c); break;
+    case 3: hzf__align_classes(c); break;
+    case 4: hzf__realloc_edges(c); break;
+    case 5: { /* NULL: free is a no-op, usable_size is 0 */
+      hzf_faults()->count = 0;
+      hz_free(NULL);
+      if (hz_usable_size(NULL) != 0)
+        hzf_fail(c, "misuse-result", "usable_size(NULL) == 0", "non-zero");
+      hzf_expect_no_fault(c, "free(NULL), usable_size(NULL)");
+      break;
+    }
+    default: { /* just past a power of two: where size bands meet */
+      unsigned k = 4 + o->arg % 21;
+      size_t size = ((size_t)1 << k) + (size_t)(o->pick % 5) - 2;
+      if ((o->sel >> 3) & 1) hzf__sized_call(c, HZF_FN_CALLOC, 1, size, size);
+      else hzf__sized_call(c, HZF_FN_MALLOC, size, 0, size);
+      break;
+    }
+  }
+}
+
+void hzf_op_oom(hzf_ctx_t *c) {
+  hzf_oom_mode_t mode = (hzf_oom_mode_t)(c->op->sel & 3);
+  unsigned n = 1 + c->op->arg % 8;
+  hzf_oom_arm(mode, n);
+  if (mode == HZF_OOM_DISARM) hzf_note(c, "disarmed");
+  else hzf_note(c, "armed: %s (the %u%s from now)", hzf_oom_describe(mode), n,
+                n == 1 ? "st" : n == 2 ? "nd" : n == 3 ? "rd" : "th");
+}
+
+/* Puts the class's TLS SLL at a fill level: allocate enough blocks of the class (they
+ * join the model), then free them back until the list holds the target count. The
+ * levels are where the free and malloc paths change course: empty (the next malloc
+ * refills), one below the bound, at it (the next free drains), one over (that free
+ * happens now). Composes with every op after it. */
+static bool hzf__free_newest(hzf_ctx_t *c) {
+  unsigned i = c->m->n - 1;
+  if (!hzf_model_verify(c, i, "before free")) return false;
+  hz_free(c->m->b[i].p);
+  if (!hzf_expect_no_fault(c, "free to fill")) return false;
+  hzf_model_remove(c->m, i);
+  return true;
+}
+
+void hzf_op_fill(hzf_ctx_t *c) {
+  hz_tcache_t *tc = hz_thread_cache();
+  if (!tc) return;
+  unsigned cls = c->op->pick % HZ_NUM_CLASSES, level = c->op->sel & 3;
+  hz_sll_t *l = &tc->sll[cls];
+  c->check_now = true;
+  if (level == 0) {
+    hz_tcache_drain(tc, cls, UINT32_MAX);
+    hzf_expect_no_fault(c, "drain");
+    hzf_note(c, "class %u emptied", cls);
+    return;
+  }
+  size_t size = hz_size_class_size(cls);
+  unsigned first = c->m->n, want = l->max + 2;
+  for (unsigned k = 0; k < want && c->m->n < HZF_MAX_LIVE && !hzf_failed(c); k++) {
+    void *p = hz_malloc(size);
+    if (!hzf_expect_no_fault(c, "malloc to fill") || hzf_model_add(c, p, size, 16, false) < 0)
+      break;
+  }
+  if (hzf_failed(c)) return;
+  uint32_t target = level == 1 ? l->max - 1 : l->max;
+  if (l->count > target) hz_tcache_drain(tc, cls, l->count - target);
+  while (c->m->n > first && l->count < target)
+    if (!hzf__free_newest(c)) return;
+  if (level == 3 && c->m->n > first && !hzf__free_newest(c)) return; /* the one over */
+  hzf_note(c, "class %u at %u of %u", cls, l->count, l->max);
+}
