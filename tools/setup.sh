@@ -15,6 +15,7 @@ PACKAGES=(
   libjemalloc2
   libtcmalloc-minimal4
   python3                # tools and the benchmark driver
+  python3-clang-14       # libclang's Python bindings: tools/mutation parses core/ with them
   git                    # the preload smoke test runs git under hz
   cmake                  # the preload smoke test runs cmake under hz
   gcc                    # the preload smoke test compiles under hz
@@ -56,4 +57,6 @@ command -v clang >/dev/null || die "clang not on PATH after installing clang"
 rt=$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a
 [ -f "$rt" ] || die "libFuzzer runtime missing at $rt (libclang-rt-14-dev)"
 [ -f /usr/lib/afl/libAFLDriver.a ] || die "/usr/lib/afl/libAFLDriver.a missing (afl++)"
+/usr/bin/python3 -c 'import clang.cindex' 2>/dev/null ||
+  die "libclang's Python bindings do not import in /usr/bin/python3 (python3-clang-14)"
 echo "setup.sh: ok ($(bazel --version 2>/dev/null | head -1), $(clang --version | head -1))"
