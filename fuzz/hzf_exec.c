@@ -74,7 +74,6 @@ static hzf_worker_t hzf__workers[HZF_MAX_THREADS];
  * executor spins (for `done`): idle workers spinning on their own semaphores took the
  * CPU from the one worker with work on this 2-core machine. */
 #define HZF_SPIN_NS 100000L
-#define HZF_NO_COVERAGE __attribute__((no_sanitize("coverage")))
 #if defined(__x86_64__) || defined(__i386__)
 #define HZF_CPU_RELAX() __builtin_ia32_pause()
 #else

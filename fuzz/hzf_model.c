@@ -110,7 +110,7 @@ void hzf_model_restart_ids(void) {
 
 static unsigned hzf__ever_slot(uintptr_t a) { return (unsigned)((a >> 4) * 0x9E3779B97F4A7C15ull >> 49); }
 
-void hzf_model_handed(const void *p) {
+HZF_NO_COVERAGE void hzf_model_handed(const void *p) {
   uintptr_t a = (uintptr_t)p;
   if (!a) return;
   if (atomic_fetch_add(&hzf__ever_n, 1) >= HZF_EVER_SLOTS / 2) {
@@ -123,7 +123,7 @@ void hzf_model_handed(const void *p) {
   }
 }
 
-bool hzf_model_maybe_handed(const void *p) {
+HZF_NO_COVERAGE bool hzf_model_maybe_handed(const void *p) {
   uintptr_t a = (uintptr_t)p;
   if (atomic_load(&hzf__ever_full)) return true;
   for (unsigned i = hzf__ever_slot(a);; i = (i + 1) % HZF_EVER_SLOTS) {
@@ -150,13 +150,13 @@ static unsigned hzf__ranges(size_t req, size_t r[2][2]) {
   return 2;
 }
 
-void hzf_model_fill(hzf_block_t *b) {
+HZF_NO_COVERAGE void hzf_model_fill(hzf_block_t *b) {
   size_t r[2][2];
   for (unsigned k = 0, n = hzf__ranges(b->req, r); k < n; k++)
     memset(b->p + r[k][0], b->fill, r[k][1] - r[k][0]);
 }
 
-int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except) {
+HZF_NO_COVERAGE int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except) {
   uintptr_t a = (uintptr_t)p, e = a + n;
   for (unsigned i = 0; i < m->n; i++) {
     if ((int)i == except) continue;
@@ -284,7 +284,7 @@ int hzf_model_pick(const hzf_model_t *m, unsigned pick) {
 }
 
 /* First byte of [p, p+n) that is not `fill`, or n. Word at a time: checks run often. */
-static size_t hzf__mismatch(const unsigned char *p, size_t n, uint8_t fill) {
+HZF_NO_COVERAGE static size_t hzf__mismatch(const unsigned char *p, size_t n, uint8_t fill) {
   uint64_t w = 0x0101010101010101ull * fill;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -297,7 +297,7 @@ static size_t hzf__mismatch(const unsigned char *p, size_t n, uint8_t fill) {
   return n;
 }
 
-size_t hzf_model_first_bad(const unsigned char *p, size_t req, uint8_t fill, size_t limit) {
+HZF_NO_COVERAGE size_t hzf_model_first_bad(const unsigned char *p, size_t req, uint8_t fill, size_t limit) {
   size_t r[2][2];
   unsigned n = hzf__ranges(req, r);
   for (unsigned k = 0; k < n; k++) {
@@ -327,7 +327,7 @@ bool hzf_model_verify(hzf_ctx_t *c, unsigned i, const char *when) {
   return false;
 }
 
-static int hzf__by_addr(const void *x, const void *y) {
+HZF_NO_COVERAGE static int hzf__by_addr(const void *x, const void *y) {
   uintptr_t a = (uintptr_t)(*(const hzf_block_t *const *)x)->p;
   uintptr_t b = (uintptr_t)(*(const hzf_block_t *const *)y)->p;
   return a < b ? -1 : a > b;
@@ -350,7 +350,7 @@ static bool hzf__verify_edges(hzf_ctx_t *c, const hzf_block_t *b) {
 
 /* Reads free memory the sanitizers consider poisoned, on purpose: the rule is about what
  * a later calloc would return. */
-__attribute__((no_sanitize("address", "memory", "thread"))) static size_t
+__attribute__((no_sanitize("address", "memory", "thread", "coverage"))) static size_t
 hzf__first_nonzero(const unsigned char *p, size_t n) {
   const volatile uint64_t *w = (const volatile uint64_t *)(const void *)p;
   for (size_t i = 0; i < n / 8; i++)
