@@ -150,3 +150,47 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
         size = "medium",
         tags = tags,
     )
+
+# Replay variants need the race points, not libFuzzer's counters (which every thread bumps
+# without synchronisation: TSan would report them).
+HZF_REPLAY_COPTS = ["-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"]
+
+# Sanitizers a replay variant can pin, whatever --config is in force: (copts, linkopts).
+HZF_PINNED_SAN = {
+    "tsan": (["-fsanitize=thread"], ["-fsanitize=thread"]),
+}
+
+def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", "--mode=free"],
+                       tags = []):
+    """`<name>`: a replay test of fuzz target `target`'s seeds and regressions against
+    another core variant (a deeper assertion tier, or TSan pinned by `san`), so `bazel
+    test //...` runs the corpus through those builds too."""
+    profile = target[:-len("_fuzzer")]
+    if san:
+        copts, linkopts = HZF_PINNED_SAN[san]
+    else:
+        copts, linkopts = HZF_SAN_COPTS, HZF_DRIVER_LINKOPTS
+    hzf_harness_library(name = name + "_harness", core = core, copts = copts + HZF_REPLAY_COPTS,
+                        san = False, testonly = True)
+    native.cc_library(
+        name = name + "_entry",
+        testonly = True,
+        srcs = ["//fuzz:hzf_target.c"],
+        hdrs = ["//fuzz:hzf_target.h"],
+        copts = HZF_COPTS + copts + HZF_REPLAY_COPTS,
+        local_defines = ['HZF_TARGET=\\"%s\\"' % profile],
+        deps = [":" + name + "_harness"],
+    )
+    seeds = "//corpus:" + target
+    regressions = native.glob(["regressions/" + target + "-*"])
+    native.cc_test(
+        name = name,
+        srcs = ["//fuzz:hzf_replay_main.c"],
+        copts = HZF_COPTS + copts,
+        deps = [":" + name + "_entry"],
+        linkopts = linkopts,
+        args = modes + ["$(locations %s)" % seeds] + ["$(location %s)" % r for r in regressions],
+        data = [seeds] + regressions,
+        size = "medium",
+        tags = tags,
+    )

@@ -184,8 +184,7 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
                  (sel & 4) ? "misaligned" : "interior", o->pick, o->arg);
       break;
     case HZF_DOUBLE_FREE:
-      snprintf(buf, n, "free live[%u] then %s it%s", o->pick, hzf__call_names[sel & 3],
-               (sel & 4) ? " with the class's cache at its bound" : "");
+      snprintf(buf, n, "free live[%u] then %s it", o->pick, hzf__call_names[sel & 3]);
       break;
     case HZF_STALE:
       snprintf(buf, n, "%s(freed[%u])", hzf__call_names[sel & 3], o->pick);

@@ -42,7 +42,7 @@ typedef enum {
   HZF_REUSE,       /* free a whole class (or everything), flush every thread: slabs go EMPTY */
   HZF_FOREIGN,     /* free/realloc/usable_size of memory hz never gave out */
   HZF_INTERIOR,    /* free/realloc/usable_size of an interior or misaligned address */
-  HZF_DOUBLE_FREE, /* free a block, then free/realloc/usable_size it again; at the bound */
+  HZF_DOUBLE_FREE, /* free a block, then free/realloc/usable_size it again */
   HZF_STALE,       /* free/realloc/usable_size through a stale pointer to a freed block */
   HZF_CLASSIFY,    /* hz_classify of live, interior, misaligned, foreign, stale pointers */
   HZF_CHECK,       /* whole-heap check and full content verification now */

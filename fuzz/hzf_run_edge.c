@@ -238,8 +238,10 @@ void hzf_op_fill(hzf_ctx_t *c) {
     return;
   }
   size_t size = hz_size_class_size(cls);
-  unsigned first = c->m->n, want = l->max + 2;
-  for (unsigned k = 0; k < want && c->m->n < HZF_MAX_LIVE && !hzf_failed(c); k++) {
+  unsigned first = c->m->n;
+  /* Enough blocks to fill the list to its bound and one more; refills may grow the
+   * bound as we go, so it is re-read each time. */
+  for (unsigned k = 0; k < l->max + 2 && c->m->n < HZF_MAX_LIVE && !hzf_failed(c); k++) {
     void *p = hz_malloc(size);
     if (!hzf_expect_no_fault(c, "malloc to fill") || hzf_model_add(c, p, size, 16, false) < 0)
       break;

@@ -63,9 +63,10 @@ static void hzf__idioms(const hzf_profile_t *p) {
   static const hzf__step_t empty_cache_calloc[] = {
       {HZF_MALLOC, 0, 1, 0, 48}, {HZF_FLUSH, 0, 0, 0, 0}, {HZF_FREE, 0, 3, 0, 0},
       {HZF_CALLOC, 0, 1, 0, 48}};
-  /* Free a block, then free it again with its class's cache at the bound: the slow path. */
-  static const hzf__step_t double_free_at_bound[] = {
-      {HZF_MALLOC, 0, 1, 0, 48}, {HZF_DOUBLE_FREE, 0, 4, 0, 0}};
+  /* The class's cache one below its bound, then a free and a second free: the free path
+   * meets the bound (where the slow branch takes over) with a misuse. */
+  static const hzf__step_t misuse_at_cache_bound[] = {
+      {HZF_MALLOC, 0, 1, 0, 48}, {HZF_FILL, 0, 1, 2, 0}, {HZF_DOUBLE_FREE, 0, 0, 0, 0}};
   /* Another thread frees a burst of blocks, then the owner allocates and collects. */
   static const hzf__step_t remote_then_collect[] = {
       {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_FREE, 1, 61, 0, 0}, {HZF_MALLOC, 0, 60, 0, 0x300}};
@@ -82,7 +83,7 @@ static void hzf__idioms(const hzf_profile_t *p) {
       {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_FREE, 0, 60, 0, 0}, {HZF_SLL_DRAIN, 0, 0, 0, 100},
       {HZF_MALLOC, 0, 60, 0, 0x300}, {HZF_CHECK, 0, 0, 0, 0}};
   hzf__idiom(p, "empty_cache_calloc", empty_cache_calloc, 4);
-  hzf__idiom(p, "double_free_at_bound", double_free_at_bound, 2);
+  hzf__idiom(p, "misuse_at_cache_bound", misuse_at_cache_bound, 3);
   hzf__idiom(p, "remote_then_collect", remote_then_collect, 3);
   hzf__idiom(p, "two_remote_freers", two_remote_freers, 4);
   hzf__idiom(p, "exit_with_cache", exit_with_cache, 4);

@@ -14,7 +14,8 @@ points per file.
 
 Each mutant is applied to a private copy of the workspace (DIR/ws, built by its own
 Bazel server) and run through three stages, stopping at the first kill:
-  1. replay: the six fuzz targets' replay tests (seeds and regressions, both modes);
+  1. replay: the fuzz targets' replay tests (seeds and regressions, both modes; also
+             through the HZ_DEBUG=3 core, and under TSan for the multithreaded targets);
   2. fuzz:   each fuzz target for --budget seconds from an empty corpus, fixed seed;
   3. unit:   bazel test //core/...
 A mutant is killed (by which stage, after how long), survived, does not compile, or
@@ -297,11 +298,10 @@ def finding_line(out):
 
 
 def stages(args, ws):
-    replay = ["bazel", "test", "--test_output=errors"] + \
-             ["//fuzz:%s_fuzzer_replay_test" % t for t in TARGETS]
-    yield "build", ["bazel", "build"] + ["//fuzz:%s_fuzzer_bin" % t for t in TARGETS] + \
-          ["//fuzz:%s_fuzzer_replay_test" % t for t in TARGETS]
-    yield "replay", replay
+    # //fuzz:all: every target's replay test, in the fuzzing build, the HZ_DEBUG=3 build
+    # and (multithreaded targets) under TSan in the free-running mode.
+    yield "build", ["bazel", "build", "//fuzz:all"]
+    yield "replay", ["bazel", "test", "--test_output=errors", "//fuzz:all"]
     for t in TARGETS:
         corpus = os.path.join(args.out, "corpus", t)
         shutil.rmtree(corpus, ignore_errors=True)
