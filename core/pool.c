@@ -119,8 +119,11 @@ void hz_pool_put(hz_slab_t *s) {
 
 void hz_pool_reclaim(hz_slab_t *s) {
   hz_pool_lock();
-  /* Under the lock nobody can adopt it, so its owner-written fields are ours. */
-  if (s->state == HZ_SLAB_ABANDONED && atomic_load_explicit(&s->owner, memory_order_acquire) == 0) {
+  /* Under the lock nobody can adopt it, so its owner-written fields are ours once it is
+   * abandoned. The owner first: while a thread owns the slab it writes `state` without
+   * this lock, and owner == 0 (acquire) orders every write its last owner made before. */
+  if (atomic_load_explicit(&s->owner, memory_order_acquire) == 0 &&
+      s->state == HZ_SLAB_ABANDONED) {
     hz_slab_collect(s);
     if (s->used == 0) {
       hz__remove(&hz__pool.abandoned[s->cls], s);

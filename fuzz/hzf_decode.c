@@ -10,20 +10,20 @@
 
 /* Kind order: MALLOC CALLOC MEMALIGN REALLOC FREE USABLE WRITE SLL_POP SLL_PUSH
  * SLL_SPLICE SLL_DRAIN FLUSH EXIT REUSE FOREIGN INTERIOR DOUBLE_FREE STALE CLASSIFY CHECK
- * EDGE OOM FILL.
+ * EDGE OOM FILL FORK.
  * Each sums to at most 256, so every kind with a weight owns at least one k byte. */
 const hzf_profile_t hzf_profile_tls_sll = {
-    "tls_sll", {30, 0, 0, 6, 30, 4, 6, 16, 16, 12, 12, 6, 4, 6, 0, 2, 4, 2, 0, 3, 2, 2, 8}, 1, 4};
+    "tls_sll", {30, 0, 0, 6, 30, 4, 6, 16, 16, 12, 12, 6, 4, 6, 0, 2, 4, 2, 0, 3, 2, 2, 8, 0}, 1, 4};
 const hzf_profile_t hzf_profile_alloc = {
-    "alloc", {24, 6, 8, 12, 24, 6, 6, 4, 4, 2, 2, 4, 2, 3, 4, 4, 4, 3, 3, 2, 8, 5, 3}, 1, 4};
+    "alloc", {24, 6, 8, 12, 24, 6, 6, 4, 4, 2, 2, 4, 2, 3, 4, 4, 4, 3, 3, 2, 8, 5, 3, 1}, 1, 4};
 const hzf_profile_t hzf_profile_realloc = {
-    "realloc", {14, 4, 4, 40, 10, 8, 8, 0, 0, 0, 0, 2, 0, 2, 2, 4, 2, 2, 0, 2, 6, 5, 1}, 1, 2};
+    "realloc", {14, 4, 4, 40, 10, 8, 8, 0, 0, 0, 0, 2, 0, 2, 2, 4, 2, 2, 0, 2, 6, 5, 1, 0}, 1, 2};
 const hzf_profile_t hzf_profile_reuse = {
-    "reuse", {24, 2, 4, 6, 20, 4, 4, 2, 2, 0, 2, 6, 3, 14, 0, 2, 6, 10, 6, 3, 3, 3, 4}, 1, 4};
+    "reuse", {24, 2, 4, 6, 20, 4, 4, 2, 2, 0, 2, 6, 3, 14, 0, 2, 6, 10, 6, 3, 3, 3, 4, 1}, 1, 4};
 const hzf_profile_t hzf_profile_ptag = {
-    "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2, 6, 2, 2}, 1, 3};
+    "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2, 6, 2, 2, 0}, 1, 3};
 const hzf_profile_t hzf_profile_mt = {
-    "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2, 3, 3, 3}, 2, 4};
+    "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2, 3, 3, 3, 2}, 2, 4};
 
 const hzf_profile_t *const hzf_profiles[] = {
     &hzf_profile_tls_sll, &hzf_profile_alloc, &hzf_profile_realloc, &hzf_profile_reuse,
@@ -34,7 +34,7 @@ static const char *const hzf__kind_names[HZF_KIND_COUNT] = {
     "malloc",    "calloc",  "memalign", "realloc",  "free",        "usable",  "write",
     "sll_pop",   "sll_push", "sll_splice", "sll_drain", "flush",   "exit",    "reuse",
     "foreign",   "interior", "double_free", "stale",  "classify",  "check",
-    "edge",      "oom",      "fill",
+    "edge",      "oom",      "fill",     "fork",
 };
 
 const char *hzf_kind_name(unsigned kind) {
@@ -211,6 +211,11 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       snprintf(buf, n, "class %u cache %s", o->pick % nc, level[sel & 3]);
       break;
     }
+    case HZF_FORK:
+      snprintf(buf, n, "the child frees every %u%s parent block, allocates %u x %s", 1 + sel % 4u,
+               sel % 4u == 0 ? "st" : sel % 4u == 1 ? "nd" : sel % 4u == 2 ? "rd" : "th",
+               1 + o->pick % 32u, hzf__size_text(1, o->arg, 1, sz, sizeof sz));
+      break;
     default: buf[0] = 0; break;
   }
 }

@@ -132,7 +132,7 @@ static const struct {
     {"realloc-failed", "a failed realloc leaves the old block live, the same size, unchanged"},
     {"realloc-in-place", "realloc(p, usable_size(p)) returns p"},
     {"huge-request", "a request that overflows or exceeds PTRDIFF_MAX fails with ENOMEM"},
-    {"misuse-not-allocated", "a free of a slot never handed out is not reported as a double free"},
+    {"fork-child", "after fork the child's heap works: blocks intact, allocation, free, check"},
 };
 
 static void hzf__set_rule(hzf_result_t *r) {
@@ -258,7 +258,7 @@ static bool hzf__full(const hzf_exec_t *ex, unsigned i, bool asked) {
 }
 
 static bool hzf__executor_kind(unsigned kind) {
-  return kind == HZF_EXIT || kind == HZF_REUSE || kind == HZF_CHECK;
+  return kind == HZF_EXIT || kind == HZF_REUSE || kind == HZF_CHECK || kind == HZF_FORK;
 }
 
 /* Runs one op on this thread, then (when due) the whole-model check. */
@@ -367,7 +367,9 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
   hzf_ctx_t c = hzf__ctx(ex, i, o->thread, models[0]);
   ex->next = i;
   hzf_faults()->count = 0;
-  if (o->kind == HZF_EXIT) {
+  if (o->kind == HZF_FORK) {
+    hzf_op_fork(&c, models, nm); /* every worker is parked: the child inherits a still heap */
+  } else if (o->kind == HZF_EXIT) {
     if (ex->opt.mode == HZF_MODE_DIRECT) hzf_op_flush(&c);
     else hzf__exit_restart(ex, o->thread);
     hzf_note(&c, "thread %u exited; a new thread takes its place", o->thread);
@@ -390,9 +392,11 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
     }
   }
   if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);
-  /* Exits and reuses change the heap's structure (abandoned and pooled slabs): always
+  /* Exits, reuses and forks change the heap's structure (abandoned and pooled slabs,
+   * locks taken and released): always
    * followed by the full check. */
-  bool full = o->kind == HZF_CHECK || o->kind == HZF_EXIT || o->kind == HZF_REUSE;
+  bool full = o->kind == HZF_CHECK || o->kind == HZF_EXIT || o->kind == HZF_REUSE ||
+              o->kind == HZF_FORK;
   if (!ex->failed && !ex->opt.unchecked && (full || hzf__due(ex, i)))
     if (hzf_model_check_all(&c, models, nm, hzf__full(ex, i, full)) && o->kind == HZF_CHECK)
       hzf_model_check_free_extents(&c);

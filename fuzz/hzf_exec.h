@@ -197,6 +197,12 @@ void hzf_realloc_kept(hzf_ctx_t *c, unsigned i);
 void hzf_op_oom(hzf_ctx_t *c);
 /* Sets a class's TLS SLL fill level: empty, one below its bound, at it, or one over. */
 void hzf_op_fill(hzf_ctx_t *c);
+/* Forks while every worker is parked (the executor runs it). The child, with only this
+ * thread left, checks that every model block kept its contents, frees some of them,
+ * allocates and frees blocks of its own and runs the heap check; the parent reads its
+ * verdict through a pipe, and kills a child that does not finish (a lock left held across
+ * fork). Then the parent goes on with the heap the fork handlers gave back. */
+void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels);
 
 /* Runs one op on the calling thread (which is the op's thread). Ops that involve every
  * thread (REUSE's flushes, EXIT) have their per-thread halves called by the executor. */

@@ -392,15 +392,19 @@ bool hzf_model_check_free_extents(hzf_ctx_t *c) {
   return true;
 }
 
+/* hz_heap_check, its violation reported as a failure naming the invariant. */
+static bool hzf__heap_ok(hzf_ctx_t *c, hz_census_t *census) {
+  hz_violation_t v;
+  if (!hz_heap_check(&v, census)) return true;
+  hzf_fail(c, "heap-check", "hz_heap_check passes", "%s: %s", v.invariant, v.message);
+  hzf_fail_invariant(c, v.invariant);
+  return false;
+}
+
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full) {
   if (!hzf_checking(c)) return true;
-  hz_violation_t v;
   hz_census_t census;
-  if (hz_heap_check(&v, &census)) {
-    hzf_fail(c, "heap-check", "hz_heap_check passes", "%s: %s", v.invariant, v.message);
-    hzf_fail_invariant(c, v.invariant);
-    return false;
-  }
+  if (!hzf__heap_ok(c, &census)) return false;
   static const hzf_block_t *all[HZF_MAX_LIVE * HZF_MAX_THREADS];
   uint64_t small = 0, large = 0;
   unsigned n = 0;
@@ -437,13 +441,8 @@ bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmod
 
 bool hzf_model_check_empty(hzf_ctx_t *c) {
   if (!hzf_checking(c)) return true;
-  hz_violation_t v;
   hz_census_t k;
-  if (hz_heap_check(&v, &k)) {
-    hzf_fail(c, "heap-check", "hz_heap_check passes", "%s: %s", v.invariant, v.message);
-    hzf_fail_invariant(c, v.invariant);
-    return false;
-  }
+  if (!hzf__heap_ok(c, &k)) return false;
   if (k.slabs_owned || k.slabs_abandoned || k.cached_blocks || k.queued_blocks ||
       k.superslabs_slab > 1) {
     hzf_fail(c, "retention", "the empty heap: no owned or abandoned slab, nothing cached or "

@@ -51,6 +51,7 @@ typedef enum {
   HZF_OOM,         /* fault injection: refuse the n-th commit, every commit from the n-th,
                       or the n-th decommit; or disarm */
   HZF_FILL,        /* set a class's TLS SLL to empty, its bound - 1, its bound, or one over */
+  HZF_FORK,        /* fork with every thread parked: the child checks, allocates and frees */
   HZF_KIND_COUNT
 } hzf_kind_t;
 

@@ -7,8 +7,11 @@
  * are reduced modulo their ranges, so every decoded op is valid.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/api.h"
 #include "fuzz/hzf_exec.h"
@@ -102,7 +105,9 @@ static void hzf__align_classes(hzf_ctx_t *c) {
     case 4: align = 8; break;
     case 5: align = 3 + 2 * (size_t)pick; break;               /* odd: never a power of two */
     case 6: align = (size_t)1 << (pick % 26); break;           /* up to 32 MiB: past a SuperSlab */
-    case 7: align = (size_t)1 << (40 + pick % 24); break;      /* beyond the address space */
+    case 7: /* beyond the address space: a power of two, or (memalign rounds it) not */
+      align = ((size_t)1 << (40 + pick % 24)) + ((pick & 32) ? 16 : 0);
+      break;
     case 8: align = ((size_t)1 << (4 + pick % 20)) + 16; break; /* just past a power of two */
     default: align = (pick & 1) ? SIZE_MAX : SIZE_MAX / 2 + 1; break;
   }
@@ -253,4 +258,81 @@ void hzf_op_fill(hzf_ctx_t *c) {
     if (!hzf__free_newest(c)) return;
   if (level == 3 && c->m->n > first && !hzf__free_newest(c)) return; /* the one over */
   hzf_note(c, "class %u at %u of %u", cls, l->count, l->max);
+}
+
+/* The child's half of a fork op: returns NULL or what went wrong. Runs with one thread;
+ * must not return into the fuzzer (the caller _exits). */
+static const char *hzf__fork_child(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nm,
+                                   char *msg, size_t n) {
+  unsigned every = 1 + c->op->sel % 4u, count = 1 + c->op->pick % 32u, k = 0;
+  size_t size = hzf_size_of(1, c->op->arg);
+  hzf_faults()->count = 0;
+  for (unsigned m = 0; m < nm; m++)
+    for (unsigned i = 0; i < models[m]->n; i++, k++) {
+      hzf_block_t *b = &models[m]->b[i];
+      size_t bad = hzf_model_first_bad(b->p, b->req, b->fill, b->req);
+      if (bad < b->req) {
+        snprintf(msg, n, "block #%u changed across fork: byte %zu is 0x%02x", b->id, bad, b->p[bad]);
+        return msg;
+      }
+      if (k % every == 0) hz_free(b->p); /* another thread's block, maybe its slab abandoned */
+    }
+  void *mine[32];
+  for (unsigned i = 0; i < count; i++) {
+    mine[i] = hz_malloc(size);
+    if (!mine[i]) return snprintf(msg, n, "malloc(%zu) failed in the child", size), msg;
+    memset(mine[i], 0x6B, size);
+  }
+  for (unsigned i = 0; i < count; i++) hz_free(mine[i]);
+  if (hzf_faults()->count)
+    return snprintf(msg, n, "a correct call was reported: %s", hzf_faults()->message), msg;
+  hz_thread_flush();
+  hz_violation_t v;
+  if (hz_heap_check(&v, NULL)) return snprintf(msg, n, "heap check: %s: %s", v.invariant, v.message), msg;
+  return NULL;
+}
+
+void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels) {
+  int fd[2];
+  if (hzf_free_running(c) || pipe(fd) != 0) return;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fd[0]), close(fd[1]);
+    hzf_note(c, "fork refused: skipped");
+    return;
+  }
+  if (pid == 0) {
+    close(fd[0]);
+    hzf_oom_reset(); /* an armed refusal is the parent's test, not the child's */
+    char msg[256];
+    const char *why = hzf__fork_child(c, models, nmodels, msg, sizeof msg);
+    if (why && write(fd[1], why, strlen(why)) < 0) why = "(could not report)";
+    _exit(why ? 1 : 0);
+  }
+  close(fd[1]);
+  c->check_now = true;
+  int status = 0;
+  /* A lock held across fork deadlocks the child: give it 5 s, well inside the watchdog. */
+  for (unsigned waited = 0;; waited++) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 || waited == 5000) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
+               "the child made no progress for 5 s (a lock held across fork?)");
+      close(fd[0]);
+      return;
+    }
+    usleep(1000);
+  }
+  char msg[256] = "";
+  ssize_t got = read(fd[0], msg, sizeof msg - 1);
+  close(fd[0]);
+  if (got > 0) msg[got] = 0;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
+             "%s", msg[0] ? msg : WIFSIGNALED(status) ? "the child died of a signal" : "the child failed");
+  hzf_note(c, "child %s", msg[0] ? msg : "passed");
 }

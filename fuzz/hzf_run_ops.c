@@ -15,7 +15,6 @@
 static _Alignas(16) unsigned char hzf__global[64];
 static const _Alignas(16) char hzf__rodata[64] = "hzfuzz: read-only data, never hz's";
 
-
 static hz_tcache_t *hzf__tc(hzf_ctx_t *c) {
   hz_tcache_t *tc = hz_thread_cache();
   if (!tc) hzf_fail(c, "thread-cache", "this thread can register with hz", "no thread cache");
