@@ -272,9 +272,9 @@ def run(cmd, cwd, timeout):
 
 
 def make_workspace(root, ws):
-    """A copy of the tracked files (every file, outside a git checkout)."""
-    if os.path.isdir(ws):
-        return
+    """A copy of the tracked files (every file, outside a git checkout), brought up to
+    date on every run: a resumed run tests the suite as it is now, and Bazel's cache in
+    the copy keeps the rebuild incremental."""
     r = subprocess.run(["git", "ls-files", "-z"], cwd=root, stdout=subprocess.PIPE,
                        stderr=subprocess.DEVNULL)
     if r.returncode == 0:
@@ -285,6 +285,9 @@ def make_workspace(root, ws):
                  if not os.path.realpath(os.path.join(d, n)).startswith(os.path.realpath(ws))]
     for f in files:
         src, dst = os.path.join(root, f), os.path.join(ws, f)
+        if os.path.exists(dst) and os.path.getsize(dst) == os.path.getsize(src) and \
+                open(src, "rb").read() == open(dst, "rb").read():
+            continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copy2(src, dst)
 
@@ -393,6 +396,9 @@ def main():
     ap.add_argument("--sample", type=int, default=5, help="mutants per file (default 5)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--files", nargs="+", help="core files to mutate (default: all)")
+    ap.add_argument("--ids", nargs="+", help="exactly these mutants (ids from --list or a "
+                    "report), e.g. to re-run survivors after a fix; --rerun runs them again")
+    ap.add_argument("--rerun", action="store_true", help="ignore earlier results of the mutants")
     ap.add_argument("--budget", type=int, default=20, help="seconds per fuzz target (default 20)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per stage before 'timed out'")
     ap.add_argument("--out", default="out/mutation", help="results and the private workspace")
@@ -416,11 +422,18 @@ def main():
         args.markdown = os.path.join(wd or root, args.markdown)
     files, chosen = core_files(root, args.files)
     finder = find_points(root, files)
-    picked = sample(finder.points, chosen, args.sample, args.seed)
+    if args.ids:
+        unknown = [i for i in args.ids if i not in finder.points]
+        if unknown:
+            die("no mutant %s in the current core (ids change when the code they point at "
+                "moves)" % ", ".join(unknown))
+        picked = [finder.points[i] for i in args.ids]
+    else:
+        picked = sample(finder.points, chosen, args.sample, args.seed)
     os.makedirs(args.out, exist_ok=True)
     results_path = os.path.join(args.out, "results.jsonl")
     done = {}
-    if os.path.exists(results_path):
+    if os.path.exists(results_path) and not args.rerun:
         for line in open(results_path, encoding="utf-8"):
             if line.strip():
                 r = json.loads(line)
