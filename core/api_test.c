@@ -152,6 +152,20 @@ HZ_TEST(realloc_within_a_class_stays_in_place) {
   hz_free(p);
 }
 
+HZ_TEST(realloc_to_the_usable_size_stays_in_place_for_every_kind_of_block) {
+  /* Small, large, multi-SuperSlab, and over-aligned large blocks whose usable size is
+   * below the large threshold (a page of a SuperSlab-aligned extent). */
+  void *blocks[] = {hz_malloc(100), hz_malloc(300000), hz_malloc(5 << 20),
+                    hz_memalign(4 << 20, 100), hz_memalign(2 << 20, 70000)};
+  for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++) {
+    HZ_REQUIRE(blocks[i]);
+    size_t u = hz_usable_size(blocks[i]);
+    HZ_EXPECT(hz_realloc(blocks[i], u) == blocks[i]);
+    HZ_EXPECT_EQ(hz_usable_size(blocks[i]), u);
+    hz_free(blocks[i]);
+  }
+}
+
 HZ_TEST(failed_realloc_leaves_the_block_untouched) {
   unsigned char *p = hz_malloc(64);
   fill(p, 64, 9);

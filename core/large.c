@@ -58,10 +58,15 @@ size_t hz_large_usable(const void *p) {
 bool hz_large_resize(void *p, size_t size) {
   hz_superslab_t *h = &hz_arena.ss[hz_ss_index(p)];
   size_t extent = (size_t)h->len << HZ_SUPERSLAB_SHIFT;
-  /* Stay while the extent holds the new size, unless a multi-SuperSlab block would
-   * leave more than half of itself unused. */
-  if (size <= HZ_MEDIUM_MAX || size > extent || (h->len > 1 && size <= extent / 2)) return false;
   size_t old = hz_large_usable(p);
+  /* Stay while the extent holds the new size, unless the block would fit a small class
+   * or a multi-SuperSlab block would leave more than half of itself unused. A shrink
+   * to no less than half the usable size always stays: realloc(p, usable_size(p)) of
+   * an over-aligned block, whose usable size may be a single page, is a no-op. */
+  bool gentle_shrink = size <= old && size >= old / 2;
+  if (!gentle_shrink &&
+      (size <= HZ_MEDIUM_MAX || size > extent || (h->len > 1 && size <= extent / 2)))
+    return false;
   h->large_size = size;
   size_t now = hz_large_usable(p);
   if (now > h->large_touched) h->large_touched = now;
