@@ -194,8 +194,11 @@ static void hzf__realloc(hzf_ctx_t *c) {
   }
   size_t keep = old < ns ? old : ns;
   /* In place, a slab block keeps its class (which an aligned allocation may have chosen
-   * above the size's own); a large block's usable size follows the new request. */
+   * above the size's own); a large block stays large, whatever the new size, and its
+   * usable size follows the new request. Where a block of which size may stay is the
+   * allocator's policy, not the contract: the model only follows what happened. */
   if (q == p && !b->large) newcap = b->cap, newlarge = false;
+  else if (q == p) newcap = (ns + 4095) & ~(size_t)4095, newlarge = true;
   if (hzf_checking(c)) {
     unsigned char *u = q;
     size_t k = hzf_model_first_bad(u, old, b->fill, keep); /* the old block's checked bytes */
