@@ -194,3 +194,24 @@ def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", 
         size = "medium",
         tags = tags,
     )
+
+HZF_AFL_TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
+
+def hzf_afl_binaries(name, suffix, cflags = "", env = "", targets = HZF_AFL_TARGETS, tags = [],
+                     visibility = None):
+    """`<t>_fuzzer<suffix>` for each of `targets`: AFL++ binaries built by fuzz/build.sh with
+    afl-clang-fast and libAFLDriver.a, `cflags` selecting sanitizers and `env` AFL++'s
+    compiler switches (AFL_LLVM_CMPLOG=1). Outside the C toolchain on purpose: the
+    compiler is AFL++'s wrapper, and switching Bazel's toolchain to it would rebuild
+    everything else."""
+    native.genrule(
+        name = name,
+        srcs = ["//core:sources", "//fuzz:harness_sources", "//fuzz:build.sh"],
+        outs = ["%s_fuzzer%s" % (t, suffix) for t in targets],
+        cmd = ("AFL_QUIET=1 %s CC=/usr/bin/afl-clang-fast CFLAGS='%s' " % (env, cflags) +
+               "LIB_FUZZING_ENGINE=/usr/lib/afl/libAFLDriver.a OUT=$(RULEDIR) SRC= " +
+               "FUZZING_ENGINE=afl $(location //fuzz:build.sh) --binaries-only --suffix %s " % suffix +
+               "--targets '%s'" % " ".join(targets)),
+        tags = tags,
+        visibility = visibility,
+    )

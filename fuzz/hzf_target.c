@@ -110,7 +110,8 @@ static const char *hzf__save(void) {
 
 /* ---- findings that end the process ---------------------------------------------- */
 
-void __sanitizer_set_death_callback(void (*callback)(void));
+/* Weak: a build with no sanitizer (the AFL++ fast binary) has no sanitizer runtime. */
+void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 void __sanitizer_report_error_summary(const char *summary);
 /* libFuzzer's death callback (it writes the crash file and the final stats), which ours
  * replaces and then calls. Weak: the replay driver has no libFuzzer. */
@@ -219,7 +220,7 @@ static void hzf__install(void) {
   static bool done;
   if (done) return;
   done = true;
-  __sanitizer_set_death_callback(hzf__on_sanitizer_death);
+  if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(hzf__on_sanitizer_death);
   for (unsigned k = 0; k < sizeof hzf__signals / sizeof *hzf__signals; k++) {
     int sig = hzf__signals[k];
     if (sigaction(sig, NULL, &hzf__prev[k]) != 0) continue;

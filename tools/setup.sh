@@ -11,6 +11,7 @@ PACKAGES=(
   libclang-rt-14-dev     # libFuzzer and the sanitizer runtimes
   llvm                   # llvm-symbolizer, llvm-cov, llvm-profdata
   afl++                  # afl-clang-fast, afl-fuzz, afl-cmin, afl-tmin, libAFLDriver.a
+  gnuplot-nox            # afl-plot, for the campaign report's graphs (tools/campaign)
   libmimalloc2.0         # benchmark peers, preloaded by tools/bench
   libjemalloc2
   libtcmalloc-minimal4

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds the six fuzz targets outside Bazel, the way OSS-Fuzz and ClusterFuzzLite build a
+# project: with the compiler, flags and fuzzing engine the environment gives.
+#
+#   CC                  compiler (OSS-Fuzz: clang; AFL++: afl-clang-fast)
+#   CFLAGS              sanitizer and coverage flags (OSS-Fuzz sets both per $SANITIZER)
+#   LIB_FUZZING_ENGINE  what provides main(): -fsanitize=fuzzer, or libAFLDriver.a
+#   OUT                 where the binaries go
+#   SRC                 the folder holding this checkout as hzfuzz/ (OSS-Fuzz's layout);
+#                       default: this script's checkout
+#   SANITIZER, FUZZING_ENGINE
+#                       only printed (CFLAGS already carry what they select)
+#
+# Flags: --binaries-only (no seed corpus, dictionary or options: the Bazel AFL++ rules),
+# --suffix S (names the binaries <t>_fuzzer<S>), --targets "a b" (a subset).
+#
+# Besides each binary, $OUT gets <t>_fuzzer.dict, <t>_fuzzer.options (the libFuzzer flags
+# `bazel run //fuzz:<t>_fuzzer` uses) and <t>_fuzzer_seed_corpus.zip (corpus/<t>_fuzzer/).
+# The core and the harness are compiled once and linked into every target; only the
+# entry (fuzz/hzf_target.c, which names the target's op profile) differs.
+set -euo pipefail
+
+die() { echo "fuzz/build.sh: $*" >&2; exit 2; }
+
+TARGETS="tls_sll alloc realloc reuse ptag mt"
+suffix="" binaries_only=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --binaries-only) binaries_only=1; shift ;;
+    --suffix) [ $# -ge 2 ] || die "--suffix needs a value"; suffix=$2; shift 2 ;;
+    --targets) [ $# -ge 2 ] || die "--targets needs a value"; TARGETS=$2; shift 2 ;;
+    *) die "unknown argument $1 (flags: --binaries-only, --suffix S, --targets \"t ...\")" ;;
+  esac
+done
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -n "${SRC:-}" ] && [ -d "$SRC/hzfuzz/core" ]; then root=$SRC/hzfuzz; else root=$here; fi
+[ -f "$root/core/hz.h" ] || die "no hzfuzz checkout at $root"
+: "${CC:?fuzz/build.sh: CC is not set (clang, or afl-clang-fast)}"
+: "${OUT:?fuzz/build.sh: OUT is not set (where the binaries go)}"
+: "${LIB_FUZZING_ENGINE:?fuzz/build.sh: LIB_FUZZING_ENGINE is not set (-fsanitize=fuzzer, or libAFLDriver.a)}"
+command -v "$CC" >/dev/null 2>&1 || [ -x "$CC" ] || die "compiler $CC not found"
+for t in $TARGETS; do
+  case " tls_sll alloc realloc reuse ptag mt " in *" ${t%_fuzzer} "*) ;; *) die "unknown target $t" ;; esac
+done
+mkdir -p "$OUT" || die "cannot create $OUT"
+
+CORE="alloc check fault free large os pagemap pool remote sizeclass slab tcache thread"
+HARNESS="hzf_decode hzf_exec hzf_input hzf_model hzf_oom hzf_oracle hzf_run_edge hzf_run_ops"
+# The fuzz core's configuration (fuzz/BUILD.bazel hz_fuzz_core): internal assertions on,
+# race points on (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, as OSS-Fuzz also defines).
+flags=(-std=c11 -D_GNU_SOURCE -DHZ_DEBUG=2 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+       -I"$root" -g -O2 -fno-omit-frame-pointer -Wall -Wno-unused-command-line-argument)
+read -r -a user_flags <<<"${CFLAGS:-}"
+read -r -a engine <<<"$LIB_FUZZING_ENGINE"
+
+obj=$(mktemp -d "${TMPDIR:-/tmp}/hzf-build.XXXXXX")
+trap 'rm -rf "$obj"' EXIT
+echo "fuzz/build.sh: $CC ${CFLAGS:-} (engine ${FUZZING_ENGINE:-?}, sanitizer ${SANITIZER:-?}) -> $OUT"
+objs=()
+for f in $CORE; do
+  "$CC" "${flags[@]}" "${user_flags[@]}" -c "$root/core/$f.c" -o "$obj/core_$f.o"
+  objs+=("$obj/core_$f.o")
+done
+for f in $HARNESS; do
+  "$CC" "${flags[@]}" "${user_flags[@]}" -c "$root/fuzz/$f.c" -o "$obj/$f.o"
+  objs+=("$obj/$f.o")
+done
+
+for t in $TARGETS; do
+  t=${t%_fuzzer}
+  name=${t}_fuzzer
+  "$CC" "${flags[@]}" "${user_flags[@]}" -DHZF_TARGET="\"$t\"" -c "$root/fuzz/hzf_target.c" \
+    -o "$obj/entry_$t.o"
+  # The link goes through the compiler driver; a C++ engine (libFuzzer, the AFL++ driver)
+  # needs the C++ runtime, which clang++ would add: add it by hand for a C project.
+  "$CC" "${user_flags[@]}" "$obj/entry_$t.o" "${objs[@]}" "${engine[@]}" -lpthread -lstdc++ \
+    -o "$OUT/$name$suffix"
+  [ $binaries_only = 1 ] && continue
+  cp "$root/fuzz/dicts/$name.dict" "$OUT/$name.dict"
+  # The flags run_fuzzer.sh gives libFuzzer (its comment says why).
+  printf '[libfuzzer]\nmax_len = 2048\nlen_control = 0\ntimeout = 60\ndict = %s.dict\n' \
+    "$name" >"$OUT/$name.options"
+  rm -f "$OUT/${name}_seed_corpus.zip"
+  (cd "$root/corpus/$name" && python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" *)
+done
+echo "fuzz/build.sh: built $(echo $TARGETS | wc -w) targets into $OUT"
