@@ -89,6 +89,9 @@ class Bins:
     def replay(self, t):
         return os.path.join(self.base, "fuzz", "%s_fuzzer_replay" % t)
 
+    def libfuzzer(self, t):
+        return os.path.join(self.base, "fuzz", "%s_fuzzer_bin" % t)
+
     def decode(self):
         return os.path.join(self.base, "tools", "decode")
 
@@ -113,7 +116,8 @@ def find_bins(args, targets):
             bins = Bins(os.path.join(ROOT, "bazel-bin"))
             if not args.no_build:
                 labels = ["//fuzz:afl", "//tools:decode"] + [
-                    "//fuzz:%s_fuzzer_replay" % t for t in targets]
+                    "//fuzz:%s_fuzzer_replay" % t for t in targets] + [
+                    "//fuzz:%s_fuzzer_bin" % t for t in targets if args.bench]
                 say("building " + " ".join(labels))
                 out = subprocess.run(["bazel", "build"] + labels, cwd=ROOT, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -429,7 +433,10 @@ def triage(args, bins, t, sync, work):
         text = subprocess.run([bins.decode(), "--target", t + "_fuzzer", raw],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
         ops = raw + ".ops"
-        replay_cmd = "bazel run //tools:repro -- --target %s_fuzzer %s" % (t, ops)
+        # The clean targets replay through //tools:repro; binaries from --bin-dir (a
+        # seeded-bug build, say) through their own replay driver.
+        replay_cmd = ("%s %s" % (bins.replay(t), ops) if args.bin_dir else
+                      "bazel run //tools:repro -- --target %s_fuzzer %s" % (t, ops))
         _, line, _ = replay(bins, t, kept, "baton")
         with open(ops, "w") as o:
             o.write("# Found by an AFL++ campaign (tools/campaign) on %s: %d input(s) in this group.\n"
@@ -605,6 +612,61 @@ def load_known(out):
         return {}
 
 
+# ---- engine benchmark ------------------------------------------------------------------
+
+def bench(args, bins, targets, corpora):
+    """exec/s of each target under libFuzzer (ASan+UBSan) and AFL++ (the ASan+UBSan and
+    the fast binary), one process each, one after another, from the same seeds: execs
+    over the wall clock, seed calibration included for both engines."""
+    rows = []
+    for t in targets:
+        if not os.access(bins.libfuzzer(t), os.X_OK):
+            die("missing %s (bazel build //fuzz:%s_fuzzer_bin)" % (bins.libfuzzer(t), t))
+        work = tempfile.mkdtemp(prefix="bench-", dir=args.out)
+        seeds = os.path.join(work, "seeds")
+        gather_seeds(bins, t, corpora[t], work, seeds)
+        row = {"target": t}
+        corp = os.path.join(work, "lf")
+        shutil.copytree(seeds, corp)
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1")
+        t0 = time.time()
+        r = subprocess.run([bins.libfuzzer(t), "-max_len=%d" % MAX_LEN, "-len_control=0",
+                            "-max_total_time=%d" % args.bench, "-print_final_stats=1",
+                            "-dict=" + os.path.join(ROOT, "fuzz", "dicts", t + "_fuzzer.dict"), corp],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           errors="replace", env=env, cwd=work)
+        m = re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stdout)
+        row["libfuzzer"] = int(m.group(1)) / (time.time() - t0) if m else 0.0
+        for kind, label in (("", "afl_asan"), ("_fast", "afl_fast")):
+            env = dict(os.environ, **AFL_ENV)
+            env.update(SAN_ENV)
+            env["HZF_MODE"] = "baton"
+            out = os.path.join(work, label)
+            t0 = time.time()
+            subprocess.run(["afl-fuzz", "-i", seeds, "-o", out, "-m", "none", "-t",
+                            str(EXEC_TIMEOUT_MS), "-G", str(MAX_LEN), "-V", str(args.bench),
+                            "--", bins.afl(t, kind)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=env)
+            st = read_stats(os.path.join(out, "default", "fuzzer_stats"))
+            row[label] = int(st.get("execs_done", 0)) / (time.time() - t0)
+        shutil.rmtree(work, ignore_errors=True)
+        rows.append(row)
+        say("bench %s: libFuzzer %.0f/s, AFL++ ASan %.0f/s, AFL++ fast %.0f/s" % (
+            t, row["libfuzzer"], row["afl_asan"], row["afl_fast"]))
+    lines = ["| target | libFuzzer (ASan+UBSan) | AFL++ ASan+UBSan | AFL++ fast | AFL++ ASan / libFuzzer | AFL++ fast / libFuzzer |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lf = max(r["libfuzzer"], 1e-9)
+        lines.append("| %s | %.0f | %.0f | %.0f | %.2f | %.2f |" % (
+            r["target"], r["libfuzzer"], r["afl_asan"], r["afl_fast"], r["afl_asan"] / lf,
+            r["afl_fast"] / lf))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(os.path.join(args.out, "bench.md"), "w") as f:
+        f.write(text)
+    return 0
+
+
 # ---- main ------------------------------------------------------------------------------
 
 def main():
@@ -627,6 +689,9 @@ def main():
                     help="seconds of afl-tmin per finding group (0: none)")
     ap.add_argument("--bin-dir", help="the binaries, in Bazel's layout (default: build them)")
     ap.add_argument("--no-build", action="store_true", help="use bazel-bin as it is")
+    ap.add_argument("--bench", type=int, default=0, metavar="SECONDS",
+                    help="instead of a campaign: exec/s of libFuzzer and AFL++ per target, "
+                    "SECONDS each, one core (written to <out>/bench.md)")
     args = ap.parse_args()
 
     targets = TARGETS if args.targets == "all" else [
@@ -662,6 +727,8 @@ def main():
             die("corpus folder %s does not exist" % c)
         corpora[t] = c
     bins = find_bins(args, targets)
+    if args.bench:
+        return bench(args, bins, targets, corpora)
 
     interrupted = {"flag": False}
     def on_signal(sig, _):

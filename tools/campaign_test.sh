@@ -60,7 +60,7 @@ cat "$tmp/seeded.log"
 ops=$(ls "$tmp/seeded/realloc/findings/"*calloc_zero*.ops 2>/dev/null | head -1)
 if [ -n "$ops" ]; then
   ok "finding written: $(basename "$ops")"
-  grep -q '^# Replay: bazel run //tools:repro -- --target realloc_fuzzer ' "$ops" || fail "no replay line"
+  grep -q "^# Replay: $seeded/fuzz/realloc_fuzzer_replay $ops" "$ops" || fail "no replay line"
   out=$("$rf/fuzz/bugzoo/calloc_dirty_realloc_replay" "$ops" 2>&1)
   grep -q 'HZFUZZ-FINDING: calloc-zero' <<<"$out" && ok "the op list fails as calloc-zero on the seeded build" ||
     fail "the op list does not reproduce: $(tail -3 <<<"$out")"
