@@ -215,3 +215,16 @@ def hzf_afl_binaries(name, suffix, cflags = "", env = "", targets = HZF_AFL_TARG
         tags = tags,
         visibility = visibility,
     )
+
+def hzf_afl_variants(prefix, cflags = "", targets = HZF_AFL_TARGETS):
+    """The three AFL++ builds a campaign uses, `<prefix>_asan`, `<prefix>_cmplog` and
+    `<prefix>_fast`, and a filegroup `<prefix>` of all three; `cflags` (a core
+    configuration, e.g. a seeded bug) goes into each."""
+    san = "-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+    hzf_afl_binaries(name = prefix + "_asan", cflags = (san + " " + cflags).strip(),
+                     suffix = "_afl", targets = targets)
+    hzf_afl_binaries(name = prefix + "_cmplog", cflags = cflags, env = "AFL_LLVM_CMPLOG=1",
+                     suffix = "_afl_cmplog", targets = targets)
+    hzf_afl_binaries(name = prefix + "_fast", cflags = cflags, suffix = "_afl_fast",
+                     targets = targets)
+    native.filegroup(name = prefix, srcs = [":" + prefix + k for k in ["_asan", "_cmplog", "_fast"]])
