@@ -5,6 +5,8 @@ internal assertions (HZ_DEBUG=2) for tests, a build with misuse detection compil
 for the benchmark's cost column, sanitizer builds, and the seeded-bug builds.
 """
 
+load("//config:defs.bzl", "CONFIG_COPTS", "CONFIG_LINKOPTS")
+
 # Warnings are errors in core: the allocator must compile clean.
 HZ_COPTS = [
     "-std=c11",
@@ -51,28 +53,33 @@ HZ_CORE_SRCS = [
     "thread.c",
 ]
 
-def hz_core_library(name, defines = [], copts = [], linkopts = [], visibility = None):
+def hz_core_library(name, defines = [], copts = [], linkopts = [], visibility = None,
+                    follow_config = True, tags = []):
     """The whole core as one cc_library. `defines` (HZ_* knobs) propagate to dependents,
-    so tests that include internal headers see the same configuration."""
+    so tests that include internal headers see the same configuration. It is instrumented
+    with the --config's sanitizer (config/defs.bzl) unless `follow_config = False`: a
+    variant that pins its own sanitizer."""
     native.cc_library(
         name = name,
         srcs = ["//core:" + s for s in HZ_CORE_SRCS],
         hdrs = ["//core:" + h for h in HZ_CORE_HDRS],
-        copts = HZ_COPTS + copts,
+        copts = HZ_COPTS + copts + (CONFIG_COPTS if follow_config else []),
         local_defines = ["_GNU_SOURCE"],
         defines = defines,
-        linkopts = ["-lpthread"] + linkopts,
+        linkopts = ["-lpthread"] + linkopts + (CONFIG_LINKOPTS if follow_config else []),
         visibility = visibility,
+        tags = tags,
     )
 
-def hz_test(name, srcs, deps = [], copts = [], linkopts = [], **kwargs):
-    """A core test: C11, warnings as errors, the test helpers."""
+def hz_test(name, srcs, deps = [], copts = [], linkopts = [], follow_config = True, **kwargs):
+    """A core test: C11, warnings as errors, the test helpers, the --config's sanitizer."""
     native.cc_test(
         name = name,
         srcs = srcs,
-        copts = HZ_COPTS + ["-Wno-missing-prototypes"] + copts,
+        copts = HZ_COPTS + ["-Wno-missing-prototypes"] + copts +
+                (CONFIG_COPTS if follow_config else []),
         local_defines = ["_GNU_SOURCE"],
-        linkopts = ["-lpthread"] + linkopts,
+        linkopts = ["-lpthread"] + linkopts + (CONFIG_LINKOPTS if follow_config else []),
         deps = ["//core/testing:hz_test"] + deps,
         **kwargs
     )

@@ -32,7 +32,9 @@ static bool hz__confirm_free(hz_slab_t *s, const void *b, uint32_t owner, bool a
 }
 
 hz_where_t hz_locate(const void *p, bool all_threads) {
-  hz_where_t w = {.kind = HZ_PTR_FOREIGN};
+  hz_where_t w;
+  if (HZ_BUG(HZ_BUG_WHERE_UNINIT, true)) w.kind = HZ_PTR_FOREIGN;
+  else w = (hz_where_t){.kind = HZ_PTR_FOREIGN};
   if (!hz_in_arena(p)) return w;
   w.kind = HZ_PTR_UNALLOCATED;
   uint32_t tag = hz_ptag_get(p);

@@ -34,7 +34,9 @@
   X(15, LARGE_ROUND_DOWN, "a large block's extent count is rounded down")                 \
   X(16, LATE_DECOMMIT, "a deferred decommit is applied after the extent was reused")      \
   X(17, OVERFLOW_LEAKS, "a free at the cache bound discards half the list")               \
-  X(18, CALLOC_DIRTY, "calloc skips zeroing a block whose first word is zero")
+  X(18, CALLOC_DIRTY, "calloc skips zeroing a block whose first word is zero")            \
+  X(19, PLAIN_COUNTER, "the shared refill counter is bumped with a plain add, not atomically") \
+  X(20, WHERE_UNINIT, "pointer classification starts from an uninitialised result")
 
 #define HZ__BUG_ENUM(id, name, what) HZ_BUG_##name = id,
 enum { HZ_BUG_NONE = 0, HZ_SEED_BUG_LIST(HZ__BUG_ENUM) HZ_BUG_COUNT };

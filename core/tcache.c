@@ -88,7 +88,8 @@ bool hz_tcache_refill(hz_tcache_t *tc, unsigned cls) {
   if (l->max < hz_class_sll_cap[cls])
     l->max = 2 * l->max < hz_class_sll_cap[cls] ? 2 * l->max : hz_class_sll_cap[cls];
   uint32_t want = l->max / 2 ? l->max / 2 : 1;
-  HZ_COUNT(refills);
+  if (HZ_BUG(HZ_BUG_PLAIN_COUNTER, true)) (*(uint64_t *)&hz_counters.refills)++;
+  else HZ_COUNT(refills);
   for (;;) {
     hz_slab_t *s = tc->active[cls];
     if (s) {

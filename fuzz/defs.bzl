@@ -15,6 +15,8 @@ same target runs against seeded-bug builds of the core. hzf_fuzz_binaries declar
 the two binaries, for builds with no runner or replay test of their own (fuzz/bugzoo).
 """
 
+load("//config:defs.bzl", "CONFIGS")
+
 HZF_COPTS = [
     "-std=c11",
     "-Wall",
@@ -25,9 +27,14 @@ HZF_COPTS = [
     "-fno-omit-frame-pointer",
 ]
 
-# Compile flags of the harness and of the fuzzing core variants.
+# Compile flags of the harness and of the fuzzing core variants: the configuration's
+# sanitizer (.bazelrc), ASan + UBSan with none.
 HZF_SAN_COPTS = select({
-    "//fuzz:tsan": ["-fsanitize=thread"],
+    "//config:asan": ["-fsanitize=address"],
+    "//config:ubsan": ["-fsanitize=undefined", "-fno-sanitize-recover=undefined"],
+    "//config:tsan": ["-fsanitize=thread"],
+    "//config:msan": ["-fsanitize=memory", "-fsanitize-memory-track-origins"],
+    "//config:release": [],
     "//conditions:default": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
 })
 
@@ -37,12 +44,20 @@ HZF_SAN_COPTS = select({
 HZF_COVERAGE_COPTS = ["-fsanitize=fuzzer-no-link", "-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"]
 
 HZF_FUZZER_LINKOPTS = select({
-    "//fuzz:tsan": ["-fsanitize=fuzzer,thread"],
+    "//config:asan": ["-fsanitize=fuzzer,address"],
+    "//config:ubsan": ["-fsanitize=fuzzer,undefined"],
+    "//config:tsan": ["-fsanitize=fuzzer,thread"],
+    "//config:msan": ["-fsanitize=fuzzer,memory"],
+    "//config:release": ["-fsanitize=fuzzer"],
     "//conditions:default": ["-fsanitize=fuzzer,address,undefined"],
 })
 
 HZF_DRIVER_LINKOPTS = select({
-    "//fuzz:tsan": ["-fsanitize=thread"],
+    "//config:asan": ["-fsanitize=address"],
+    "//config:ubsan": ["-fsanitize=undefined"],
+    "//config:tsan": ["-fsanitize=thread"],
+    "//config:msan": ["-fsanitize=memory"],
+    "//config:release": [],
     "//conditions:default": ["-fsanitize=address,undefined"],
 })
 
@@ -82,19 +97,29 @@ def hzf_harness_library(name, core, copts = [], san = True, visibility = None, *
         **kwargs
     )
 
-def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = []):
+def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = [], san = None):
     """`fuzzer` (the libFuzzer binary) and `<name>_replay` (the standalone driver) of profile
-    `profile` against `harness`, sharing `<name>_entry`; `srcs` go into both binaries."""
+    `profile` against `harness`, sharing `<name>_entry`; `srcs` go into both binaries.
+    `san` pins a sanitizer of HZF_PINNED_SAN whatever the configuration (the harness and
+    core must pin the same); TSan builds run the free-running mode by default."""
+    if san:
+        copts, driver_link = HZF_PINNED_SAN[san]
+        fuzzer_link = ["-fsanitize=fuzzer," + driver_link[0][len("-fsanitize="):]]
+        mode = ["HZF_DEFAULT_MODE=HZF_MODE_FREE"] if san == "tsan" else []
+    else:
+        copts, driver_link, fuzzer_link = HZF_SAN_COPTS, HZF_DRIVER_LINKOPTS, HZF_FUZZER_LINKOPTS
+        mode = select({
+            "//config:tsan": ["HZF_DEFAULT_MODE=HZF_MODE_FREE"],
+            "//conditions:default": [],
+        })
     native.cc_library(
         name = name + "_entry",
         srcs = ["//fuzz:hzf_target.c"],
         hdrs = ["//fuzz:hzf_target.h"],
-        copts = HZF_COPTS + HZF_SAN_COPTS + HZF_COVERAGE_COPTS,
-        local_defines = ['HZF_TARGET=\\"%s\\"' % profile] + select({
-            "//fuzz:tsan": ["HZF_DEFAULT_MODE=HZF_MODE_FREE"],
-            "//conditions:default": [],
-        }),
+        copts = HZF_COPTS + copts + HZF_COVERAGE_COPTS,
+        local_defines = ['HZF_TARGET=\\"%s\\"' % profile] + mode,
         deps = [harness],
+        tags = tags,
     )
 
     native.cc_binary(
@@ -102,16 +127,16 @@ def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = []):
         srcs = srcs,
         copts = HZF_COPTS,
         deps = [":" + name + "_entry"],
-        linkopts = HZF_FUZZER_LINKOPTS,
+        linkopts = fuzzer_link,
         tags = tags,
     )
 
     native.cc_binary(
         name = name + "_replay",
         srcs = ["//fuzz:hzf_replay_main.c"] + srcs,
-        copts = HZF_COPTS + HZF_SAN_COPTS,
+        copts = HZF_COPTS + copts,
         deps = [":" + name + "_entry"],
-        linkopts = HZF_DRIVER_LINKOPTS,
+        linkopts = driver_link,
         tags = tags,
     )
 
@@ -158,6 +183,7 @@ HZF_REPLAY_COPTS = ["-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"]
 # Sanitizers a replay variant can pin, whatever --config is in force: (copts, linkopts).
 HZF_PINNED_SAN = {
     "tsan": (["-fsanitize=thread"], ["-fsanitize=thread"]),
+    "msan": (["-fsanitize=memory", "-fsanitize-memory-track-origins"], ["-fsanitize=memory"]),
 }
 
 def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", "--mode=free"],
@@ -212,7 +238,9 @@ def hzf_afl_binaries(name, suffix, cflags = "", env = "", targets = HZF_AFL_TARG
                "LIB_FUZZING_ENGINE=/usr/lib/afl/libAFLDriver.a OUT=$(RULEDIR) SRC= " +
                "FUZZING_ENGINE=afl $(location //fuzz:build.sh) --binaries-only --suffix %s " % suffix +
                "--targets '%s'" % " ".join(targets)),
-        tags = tags,
+        # Built outside the C toolchain, so no configuration changes them: the default
+        # build makes them once (docs/TESTING.md).
+        tags = tags + ["no_" + c for c in CONFIGS],
         visibility = visibility,
     )
 

@@ -236,6 +236,13 @@ static void hzf__install(void) {
   }
 }
 
+/* A data race is a finding like any other: stop at the first report (TSan's default is to
+ * print and go on), so libFuzzer keeps the input. Only a TSan runtime calls this. */
+const char *__tsan_default_options(void);
+__attribute__((no_sanitize("thread", "coverage"))) const char *__tsan_default_options(void) {
+  return "halt_on_error=1"; /* called before the runtime is up: no instrumentation */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hzf__install();
   atomic_store(&hzf__reported, 0);
