@@ -33,7 +33,7 @@ HZF_SAN_COPTS = select({
     "//config:asan": ["-fsanitize=address"],
     "//config:ubsan": ["-fsanitize=undefined", "-fno-sanitize-recover=undefined"],
     "//config:tsan": ["-fsanitize=thread"],
-    "//config:msan": ["-fsanitize=memory", "-fsanitize-memory-track-origins"],
+    "//config:msan": ["-fsanitize=memory", "-fsanitize-memory-track-origins", "-U_FORTIFY_SOURCE"],
     "//config:release": [],
     "//conditions:default": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
 })
@@ -41,7 +41,14 @@ HZF_SAN_COPTS = select({
 # Coverage instrumentation for libFuzzer, in the core and the harness alike, and the
 # macro fuzzing builds conventionally define: with it the core has race points
 # (core/config.h HZ_RACE_POINTS) the harness can land a competing step at.
-HZF_COVERAGE_COPTS = ["-fsanitize=fuzzer-no-link", "-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"]
+# (Under TSan the coverage counters are plain stores that threads race on: the entry
+# suppresses TSan's reports on them, fuzz/hzf_target.c.) The release configuration has
+# no sanitizer runtime to provide the coverage callbacks to the replay drivers, so it has
+# none (its libFuzzer binaries are for the replays, not for fuzzing).
+HZF_COVERAGE_COPTS = select({
+    "//config:release": ["-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"],
+    "//conditions:default": ["-fsanitize=fuzzer-no-link", "-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"],
+})
 
 HZF_FUZZER_LINKOPTS = select({
     "//config:asan": ["-fsanitize=fuzzer,address"],
@@ -173,6 +180,9 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
                ["$(location %s)" % r for r in regressions],
         data = [seeds] + regressions,
         size = "medium",
+        # Static, as the libFuzzer binaries are: a sanitizer runtime finds the entry's
+        # hooks (TSan's suppressions and options, fuzz/hzf_target.c) only in the executable.
+        linkstatic = True,
         tags = tags,
     )
 
@@ -183,7 +193,8 @@ HZF_REPLAY_COPTS = ["-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"]
 # Sanitizers a replay variant can pin, whatever --config is in force: (copts, linkopts).
 HZF_PINNED_SAN = {
     "tsan": (["-fsanitize=thread"], ["-fsanitize=thread"]),
-    "msan": (["-fsanitize=memory", "-fsanitize-memory-track-origins"], ["-fsanitize=memory"]),
+    "msan": (["-fsanitize=memory", "-fsanitize-memory-track-origins", "-U_FORTIFY_SOURCE"],
+             ["-fsanitize=memory"]),
 }
 
 def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", "--mode=free"],
@@ -218,6 +229,9 @@ def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", 
         args = modes + ["$(locations %s)" % seeds] + ["$(location %s)" % r for r in regressions],
         data = [seeds] + regressions,
         size = "medium",
+        # Static, as the libFuzzer binaries are: a sanitizer runtime finds the entry's
+        # hooks (TSan's suppressions and options, fuzz/hzf_target.c) only in the executable.
+        linkstatic = True,
         tags = tags,
     )
 

@@ -56,6 +56,12 @@ const char *__tsan_default_suppressions(void);
 __attribute__((disable_sanitizer_instrumentation)) const char *__tsan_default_suppressions(void) {
   return "race:__start___sancov_cntrs\nrace:fuzzer::TracePC\n";
 }
+/* A data race is a finding like any other: stop at the first report (TSan's default is to
+ * print and go on), so libFuzzer keeps the input. */
+const char *__tsan_default_options(void);
+__attribute__((disable_sanitizer_instrumentation)) const char *__tsan_default_options(void) {
+  return "halt_on_error=1";
+}
 #endif
 #endif
 
@@ -234,13 +240,6 @@ static void hzf__install(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, NULL);
   }
-}
-
-/* A data race is a finding like any other: stop at the first report (TSan's default is to
- * print and go on), so libFuzzer keeps the input. Only a TSan runtime calls this. */
-const char *__tsan_default_options(void);
-__attribute__((no_sanitize("thread", "coverage"))) const char *__tsan_default_options(void) {
-  return "halt_on_error=1"; /* called before the runtime is up: no instrumentation */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

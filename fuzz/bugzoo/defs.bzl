@@ -51,26 +51,36 @@ BUGZOO_SANITIZER = {
     "WHERE_UNINIT": "msan",
 }
 
-def bugzoo_variant(bug, targets):
+# The clean core under each pinned sanitizer, on the targets of its bugs: the
+# false-positive control of those builds, as NONE is of the default ones.
+BUGZOO_CLEAN_PINNED = {
+    "NONE_TSAN": ("tsan", ["mt"]),
+    "NONE_MSAN": ("msan", ["alloc", "ptag"]),
+}
+
+def bugzoo_variant(bug, targets, seed = None, san = None):
+    """The seeded build of `bug` (or, with `seed`, of another id: the clean controls)
+    for `targets`; `san` pins a sanitizer (BUGZOO_SANITIZER's by default)."""
     b = bug.lower()
     core = "core_" + b
     # Only the default build runs the catalogue (bugzoo_test says why).
     default_only = ["no_" + c for c in CONFIGS]
-    san = BUGZOO_SANITIZER.get(bug)
+    san = san or BUGZOO_SANITIZER.get(bug)
     san_copts = HZF_PINNED_SAN[san][0] if san else HZF_SAN_COPTS
+    coverage = HZF_COVERAGE_COPTS
     hz_core_library(
         tags = default_only,
         name = core,
-        copts = san_copts + HZF_COVERAGE_COPTS,
+        copts = san_copts + coverage,
         follow_config = False,
         defines = [
             "HZ_DEBUG=0",
-            "HZ_SEED_BUG=HZ_BUG_" + bug,
+            "HZ_SEED_BUG=HZ_BUG_" + (seed or bug),
             "HZ_LARGE_CACHE_BYTES=4194304u",
         ],
     )
     hzf_harness_library(name = b + "_harness", core = ":" + core,
-                        copts = HZF_COVERAGE_COPTS + (san_copts if san else []),
+                        copts = coverage + (san_copts if san else []),
                         san = not san, tags = default_only)
     for t in targets:
         hzf_fuzz_binaries(
