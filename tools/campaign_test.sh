@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tools/campaign end to end, in about a minute:
-#   1. 15 s on the clean core (alloc, 2 instances): exit 0, no findings, the queues merged
+#   1. 10 s on the clean core (alloc, 2 instances): exit 0, no findings, the queues merged
 #      by afl-cmin into a working corpus, a report in Markdown and HTML;
 #   2. the same output folder again: the campaign resumes (-i -);
-#   3. 10 s on the CALLOC_DIRTY build (realloc) seeded with a corpus holding that bug's
+#   3. 8 s on the CALLOC_DIRTY build (realloc) seeded with a corpus holding that bug's
 #      reproducer: exit 1, one finding group "model: calloc-zero", written as an op list
 #      that fails the same way through the seeded replay driver and passes on the clean one;
 #   4. a second run of 3: the same finding is not new, exit 0;
@@ -18,7 +18,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
 # 1. clean
-"$campaign" --targets alloc --time 15 --cores 2 --tmin-time 0 --bin-dir "$rf" \
+"$campaign" --targets alloc --time 10 --cores 2 --tmin-time 0 --bin-dir "$rf" \
   --out "$tmp/clean" >"$tmp/clean.log" 2>&1
 rc=$?
 cat "$tmp/clean.log"
@@ -34,7 +34,7 @@ ls "$tmp/clean/alloc/sync/main/queue" | grep -q '^id:' || fail "main instance ha
 ls "$tmp/clean/alloc/sync/cmplog/queue" | grep -q '^id:' || fail "cmplog instance has no queue"
 
 # 2. resume
-"$campaign" --targets alloc --time 5 --cores 2 --tmin-time 0 --bin-dir "$rf" \
+"$campaign" --targets alloc --time 3 --cores 2 --tmin-time 0 --bin-dir "$rf" \
   --out "$tmp/clean" >"$tmp/resume.log" 2>&1
 rc=$?
 [ $rc = 0 ] && grep -q 'alloc: resuming' "$tmp/resume.log" && ok "resume" ||
@@ -52,7 +52,7 @@ mkdir -p "$tmp/seeds"
 cp corpus/realloc_fuzzer/* "$tmp/seeds/"
 "$rf/tools/decode" --target realloc_fuzzer --encode fuzz/bugzoo/regressions/calloc_dirty-realloc.ops \
   "$tmp/seeds/calloc_dirty" || fail "cannot encode the reproducer"
-"$campaign" --targets realloc --time 10 --cores 2 --tmin-time 10 --bin-dir "$seeded" \
+"$campaign" --targets realloc --time 8 --cores 2 --tmin-time 5 --bin-dir "$seeded" \
   --corpus "$tmp/seeds" --out "$tmp/seeded" >"$tmp/seeded.log" 2>&1
 rc=$?
 cat "$tmp/seeded.log"
@@ -72,7 +72,7 @@ fi
 grep -q 'model: calloc-zero' "$tmp/seeded/report.md" || fail "report lacks the finding"
 
 # 4. the same finding again is not new
-"$campaign" --targets realloc --time 5 --cores 1 --tmin-time 0 --bin-dir "$seeded" \
+"$campaign" --targets realloc --time 3 --cores 1 --tmin-time 0 --bin-dir "$seeded" \
   --corpus "$tmp/seeds" --out "$tmp/seeded" >"$tmp/again.log" 2>&1
 rc=$?
 [ $rc = 0 ] && grep -q '1 finding group(s), 0 new' "$tmp/again.log" && ok "a known finding is not new" ||

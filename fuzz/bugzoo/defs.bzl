@@ -38,9 +38,9 @@ BUGZOO_BUGS = {
     "LARGE_ROUND_DOWN": ["alloc", "realloc"],
     "LATE_DECOMMIT": ["alloc", "realloc"],
     "OVERFLOW_LEAKS": ["tls_sll", "alloc"],
-    "CALLOC_DIRTY": ["realloc", "alloc"],
+    "CALLOC_DIRTY": ["alloc", "realloc"],
     "PLAIN_COUNTER": ["mt"],
-    "WHERE_UNINIT": ["alloc", "ptag"],
+    "WHERE_UNINIT": ["ptag", "alloc"],
 }
 
 # Bugs only one sanitizer sees, and the sanitizer their builds pin instead of ASan+UBSan:
@@ -55,7 +55,7 @@ BUGZOO_SANITIZER = {
 # false-positive control of those builds, as NONE is of the default ones.
 BUGZOO_CLEAN_PINNED = {
     "NONE_TSAN": ("tsan", ["mt"]),
-    "NONE_MSAN": ("msan", ["alloc", "ptag"]),
+    "NONE_MSAN": ("msan", ["ptag", "alloc"]),
 }
 
 def bugzoo_variant(bug, targets, seed = None, san = None):
