@@ -17,16 +17,16 @@ load("//fuzz:defs.bzl", "HZF_COPTS", "HZF_COVERAGE_COPTS", "HZF_DRIVER_LINKOPTS"
 # seconds). The bound in seconds keeps `bazel test //...` within its budget on 2 cores;
 # nightly runs take --cases 100000 (tools/props).
 PROPERTIES = {
-    "model_agreement": (3000, 40),
-    "size_alignment": (20000, 20),
-    "realloc_laws": (20000, 20),
-    "calloc_law": (10000, 20),
-    "conservation": (3000, 20),
-    "schedule_independence": (3000, 30),
-    "replay_determinism": (2000, 30),
-    "misuse_contained": (20000, 20),
-    "thread_exit": (3000, 20),
-    "differential": (20000, 20),
+    "model_agreement": (3000, 10),
+    "size_alignment": (20000, 10),
+    "realloc_laws": (20000, 10),
+    "calloc_law": (10000, 10),
+    "conservation": (3000, 10),
+    "schedule_independence": (3000, 10),
+    "replay_determinism": (2000, 10),
+    "misuse_contained": (20000, 10),
+    "thread_exit": (3000, 10),
+    "differential": (20000, 10),
 }
 
 PROP_COPTS = HZF_COPTS + HZF_SAN_COPTS + HZF_COVERAGE_COPTS

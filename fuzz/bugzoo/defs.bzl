@@ -81,7 +81,9 @@ def bugzoo_variant(bug, targets, seed = None, san = None):
     )
     hzf_harness_library(name = b + "_harness", core = ":" + core,
                         copts = coverage + (san_copts if san else []),
-                        san = not san, tags = default_only)
+                        san = not san, tags = default_only,
+                        # props/ runs every property against the same builds.
+                        visibility = ["//tools:__pkg__", "//props:__pkg__"])
     for t in targets:
         hzf_fuzz_binaries(
             b + "_" + t,
