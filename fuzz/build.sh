@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the six fuzz targets outside Bazel, the way OSS-Fuzz and ClusterFuzzLite build a
+# Builds the six fuzz targets and the properties' fuzz targets (props/) outside Bazel, the way OSS-Fuzz and ClusterFuzzLite build a
 # project: with the compiler, flags and fuzzing engine the environment gives.
 #
 #   CC                  compiler (OSS-Fuzz: clang; AFL++: afl-clang-fast)
@@ -12,7 +12,9 @@
 #                       only printed (CFLAGS already carry what they select)
 #
 # Flags: --binaries-only (no seed corpus, dictionary or options: the Bazel AFL++ rules),
-# --suffix S (names the binaries <t>_fuzzer<S>), --targets "a b" (a subset).
+# --suffix S (names the binaries <t>_fuzzer<S>), --targets "a b" (a subset),
+# --properties "p q" (a subset of props/defs.bzl's PROPERTIES, built as <p>_fuzz; "none":
+# none).
 #
 # Besides each binary, $OUT gets <t>_fuzzer.dict, <t>_fuzzer.options (the libFuzzer flags
 # `bazel run //fuzz:<t>_fuzzer` uses) and <t>_fuzzer_seed_corpus.zip (corpus/<t>_fuzzer/).
@@ -23,13 +25,15 @@ set -euo pipefail
 die() { echo "fuzz/build.sh: $*" >&2; exit 2; }
 
 TARGETS="tls_sll alloc realloc reuse ptag mt"
+PROPS=all
 suffix="" binaries_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --binaries-only) binaries_only=1; shift ;;
     --suffix) [ $# -ge 2 ] || die "--suffix needs a value"; suffix=$2; shift 2 ;;
     --targets) [ $# -ge 2 ] || die "--targets needs a value"; TARGETS=$2; shift 2 ;;
-    *) die "unknown argument $1 (flags: --binaries-only, --suffix S, --targets \"t ...\")" ;;
+    --properties) [ $# -ge 2 ] || die "--properties needs a value"; PROPS=$2; shift 2 ;;
+    *) die "unknown argument $1 (flags: --binaries-only, --suffix S, --targets \"t ...\", --properties \"p ...\")" ;;
   esac
 done
 
@@ -42,6 +46,16 @@ if [ -n "${SRC:-}" ] && [ -d "$SRC/hzfuzz/core" ]; then root=$SRC/hzfuzz; else r
 command -v "$CC" >/dev/null 2>&1 || [ -x "$CC" ] || die "compiler $CC not found"
 for t in $TARGETS; do
   case " tls_sll alloc realloc reuse ptag mt " in *" ${t%_fuzzer} "*) ;; *) die "unknown target $t" ;; esac
+done
+if [ "$PROPS" = none ]; then
+  PROPS="" all_props=""
+else
+  [ -f "$root/props/defs.bzl" ] || die "no props/defs.bzl in $root (--properties none builds without it)"
+  all_props=$(sed -n 's/^    "\([a-z_]*\)": ([0-9]*, [0-9]*),$/\1/p' "$root/props/defs.bzl")
+  [ "$PROPS" = all ] && PROPS=$all_props
+fi
+for p in $PROPS; do
+  case " $(echo $all_props) " in *" $p "*) ;; *) die "unknown property $p (props/defs.bzl lists them)" ;; esac
 done
 mkdir -p "$OUT" || die "cannot create $OUT"
 
@@ -84,4 +98,20 @@ for t in $TARGETS; do
   rm -f "$OUT/${name}_seed_corpus.zip"
   (cd "$root/corpus/$name" && python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" *)
 done
-echo "fuzz/build.sh: built $(echo $TARGETS | wc -w) targets into $OUT"
+# The properties as fuzz targets: the input is a property's choice sequence.
+if [ -n "$PROPS" ]; then
+  pobjs=()
+  for f in prop env api_laws heap_laws registry; do
+    "$CC" "${flags[@]}" "${user_flags[@]}" -c "$root/props/$f.c" -o "$obj/props_$f.o"
+    pobjs+=("$obj/props_$f.o")
+  done
+  for p in $PROPS; do
+    "$CC" "${flags[@]}" "${user_flags[@]}" -DPROP_NAME="\"$p\"" -c "$root/props/prop_fuzz.c" \
+      -o "$obj/propentry_$p.o"
+    "$CC" "${user_flags[@]}" "$obj/propentry_$p.o" "${pobjs[@]}" "${objs[@]}" "${engine[@]}" \
+      -lpthread -lstdc++ -o "$OUT/${p}_fuzz$suffix"
+    [ $binaries_only = 1 ] && continue
+    printf '[libfuzzer]\ntimeout = 60\n' >"$OUT/${p}_fuzz.options"
+  done
+fi
+echo "fuzz/build.sh: built $(echo $TARGETS | wc -w) targets and $(echo $PROPS | wc -w) properties into $OUT"

@@ -250,7 +250,7 @@ def hzf_afl_binaries(name, suffix, cflags = "", env = "", targets = HZF_AFL_TARG
         outs = ["%s_fuzzer%s" % (t, suffix) for t in targets],
         cmd = ("AFL_QUIET=1 %s CC=/usr/bin/afl-clang-fast CFLAGS='%s' " % (env, cflags) +
                "LIB_FUZZING_ENGINE=/usr/lib/afl/libAFLDriver.a OUT=$(RULEDIR) SRC= " +
-               "FUZZING_ENGINE=afl $(location //fuzz:build.sh) --binaries-only --suffix %s " % suffix +
+               "FUZZING_ENGINE=afl $(location //fuzz:build.sh) --binaries-only --properties none --suffix %s " % suffix +
                "--targets '%s'" % " ".join(targets)),
         # Built outside the C toolchain, so no configuration changes them: the default
         # build makes them once (docs/TESTING.md).

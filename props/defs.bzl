@@ -17,16 +17,16 @@ load("//fuzz:defs.bzl", "HZF_COPTS", "HZF_COVERAGE_COPTS", "HZF_DRIVER_LINKOPTS"
 # seconds). The bound in seconds keeps `bazel test //...` within its budget on 2 cores;
 # nightly runs take --cases 100000 (tools/props).
 PROPERTIES = {
-    "model_agreement": (3000, 10),
-    "size_alignment": (20000, 10),
-    "realloc_laws": (20000, 10),
-    "calloc_law": (10000, 10),
-    "conservation": (3000, 10),
-    "schedule_independence": (3000, 10),
-    "replay_determinism": (2000, 10),
-    "misuse_contained": (20000, 10),
-    "thread_exit": (3000, 10),
-    "differential": (20000, 10),
+    "model_agreement": (3000, 5),
+    "size_alignment": (20000, 5),
+    "realloc_laws": (20000, 5),
+    "calloc_law": (10000, 5),
+    "conservation": (3000, 5),
+    "schedule_independence": (3000, 5),
+    "replay_determinism": (2000, 5),
+    "misuse_contained": (20000, 5),
+    "thread_exit": (3000, 5),
+    "differential": (20000, 5),
 }
 
 PROP_COPTS = HZF_COPTS + HZF_SAN_COPTS + HZF_COVERAGE_COPTS

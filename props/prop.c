@@ -554,6 +554,7 @@ static int prop__report(const prop_opts_t *o, const prop_def_t *def, const uint8
   snprintf(path, sizeof path, "%s/%s-%08" PRIx64 ".ops", dir, def->name,
            prop__hash(b, n) & 0xffffffffu);
   FILE *f = fopen(path, "w");
+  bool saved = f != NULL;
   if (!f) {
     printf("  not saved: cannot write %s: %s\n", path, strerror(errno));
   } else {
@@ -574,6 +575,9 @@ static int prop__report(const prop_opts_t *o, const prop_def_t *def, const uint8
     printf("  saved:   %s\n", path);
   }
   const char *name = strrchr(path, '/') + 1;
+  size_t dl = strlen(dir);
+  if (saved && (dl < 17 || strcmp(dir + dl - 17, "props/regressions") != 0))
+    printf("  keep it: cp %s props/regressions/   (then bazel test replays it)\n", path);
   printf("  replay:  bazel run //props:%s -- --replay props/regressions/%s\n", def->name, name);
   if (have_seed) printf("  rerun:   bazel run //props:%s -- --seed 0x%016" PRIx64 "\n", def->name, seed);
   printf("HZPROP-FAILURE: %s kind=%s steps=%u bytes=%zu\n", def->name, sh->kind, sh->nsteps, n);

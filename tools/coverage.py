@@ -85,7 +85,7 @@ def build(out, targets, want_unit):
             die("cannot compile the replay driver: " + r.stdout.strip()[-300:])
         env = dict(os.environ, CC="clang", CFLAGS=" ".join(COV_FLAGS + ["-O1"]),
                    LIB_FUZZING_ENGINE=main_o, OUT=os.path.join(b, "fuzz"), SRC="")
-        r = run([os.path.join(ROOT, "fuzz", "build.sh"), "--binaries-only", "--targets",
+        r = run([os.path.join(ROOT, "fuzz", "build.sh"), "--binaries-only", "--properties", "none", "--targets",
                  " ".join(targets)], env=env)
         if r.returncode != 0:
             die("fuzz/build.sh failed: " + r.stdout.strip()[-400:])

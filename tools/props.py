@@ -13,7 +13,8 @@
       -minimize_crash reached for the same bug (the "min. ops" column of docs/BUGS.md)
 
 Both build with Bazel first and print a markdown table; --write-docs puts it into
-docs/PROPERTIES.md between its markers. Standard library only, system python3.
+docs/PROPERTIES.md between its markers. Shrunk counterexamples are written to
+out/props/zoo/ and out/props/long/. Standard library only, system python3.
 """
 import argparse
 import os
@@ -21,7 +22,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,8 +51,16 @@ def read_list(path, pattern):
 
 
 def all_properties():
+    """PROPERTIES of props/defs.bzl (the zoo's binaries hold these)."""
     return [m for m in read_list(os.path.join(ROOT, "props", "defs.bzl"),
                                  r'^\s+"([a-z_]+)": \(\d+, \d+\),')]
+
+
+def every_property():
+    """All of them, with those props/BUILD.bazel declares on their own (shim_contract)."""
+    extra = read_list(os.path.join(ROOT, "props", "BUILD.bazel"),
+                      r'^hz_property_test\(\s*name = "([a-z_]+)"')
+    return all_properties() + [p for p in extra if p not in all_properties()]
 
 
 def zoo_bugs():
@@ -76,6 +84,16 @@ def libfuzzer_lengths():
         if len(cells) >= 11 and re.fullmatch(r"[A-Z0-9_]+", cells[0]) and cells[-1].isdigit():
             out[cells[0]] = int(cells[-1])
     return out
+
+
+def out_dir(which):
+    """out/props/<which>/: the counterexamples of this run (earlier ones are kept)."""
+    d = os.path.join(ROOT, "out", "props", which)
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        die("cannot create %s: %s" % (d, e.strerror))
+    return d
 
 
 def pick(arg, universe, what):
@@ -156,7 +174,7 @@ def cmd_zoo(args):
     builds = ["NONE"] + [b for b in bugs if b != "NONE"]
     binroot = bazel_build(["//props:zoo_" + b.lower() for b in builds])
     lf = libfuzzer_lengths()
-    save = tempfile.mkdtemp(prefix="props-zoo-")
+    save = out_dir("zoo")
     jobs = []
     for b in builds:
         for p in props:
@@ -232,9 +250,9 @@ def cmd_zoo(args):
 
 
 def cmd_long(args):
-    props = pick(args.properties, all_properties(), "property")
+    props = pick(args.properties, every_property(), "property")
     binroot = bazel_build(["//props:" + p for p in props])
-    save = tempfile.mkdtemp(prefix="props-long-")
+    save = out_dir("long")
     results = {}
 
     def work(p):
