@@ -20,6 +20,22 @@ HZ_COPTS = [
     "-fno-omit-frame-pointer",
 ]
 
+# The malloc family the preload shim (preload.c) overrides (cfree: glibc still exports it for old binaries).
+HZ_PRELOAD_EXPORTS = [
+    "malloc",
+    "free",
+    "cfree",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "malloc_usable_size",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+]
+
 HZ_CORE_HDRS = [
     "api.h",
     "base.h",

@@ -33,27 +33,25 @@ PROP_COPTS = HZF_COPTS + HZF_SAN_COPTS + HZF_COVERAGE_COPTS
 
 def hz_property_test(name, cases, seconds, laws = ":laws", tags = []):
     """The three targets of property `name`; see the module docstring."""
-    define = ['PROP_NAME=\\"%s\\"' % name]
+    common = dict(
+        copts = PROP_COPTS,
+        local_defines = ['PROP_NAME=\\"%s\\"' % name],
+        deps = [laws],
+        # A sanitizer runtime finds the engine's hooks (TSan's suppressions) only in the
+        # executable.
+        linkstatic = True,
+        tags = tags,
+    )
     native.cc_binary(
         name = name,
         srcs = ["//props:prop_main.c"],
-        copts = PROP_COPTS,
-        local_defines = define,
-        deps = [laws],
         linkopts = HZF_DRIVER_LINKOPTS,
-        linkstatic = True,
-        tags = tags,
+        **common
     )
     native.cc_test(
         name = name + "_test",
         srcs = ["//props:prop_main.c"],
-        copts = PROP_COPTS,
-        local_defines = define,
-        deps = [laws],
         linkopts = HZF_DRIVER_LINKOPTS,
-        # A sanitizer runtime finds the engine's hooks (TSan's suppressions) only in the
-        # executable.
-        linkstatic = True,
         args = [
             "--replay",
             "props/regressions",
@@ -66,15 +64,11 @@ def hz_property_test(name, cases, seconds, laws = ":laws", tags = []):
         ],
         data = ["//props:regressions"],
         size = "medium",
-        tags = tags,
+        **common
     )
     native.cc_binary(
         name = name + "_fuzz",
         srcs = ["//props:prop_fuzz.c"],
-        copts = PROP_COPTS,
-        local_defines = define,
-        deps = [laws],
         linkopts = HZF_FUZZER_LINKOPTS,
-        linkstatic = True,
-        tags = tags,
+        **common
     )
