@@ -67,6 +67,9 @@ static void *laws__call(prop_t *p, hzf_fn_t fn, size_t a, size_t b) {
   int err = 0;
   void *const untouched = (void *)(uintptr_t)0x5eed;
   void *out = untouched;
+  if (fn == HZF_FN_MALLOC) prop_step(p, "malloc(%zu)", a);
+  else if (fn == HZF_FN_REALLOC) prop_step(p, "realloc(NULL, %zu)", b);
+  else prop_step(p, "%s(%zu, %zu)", hzf_fn_name(fn), a, b);
   errno = 0;
   switch (fn) {
     case HZF_FN_MALLOC: r = hz_malloc(a); err = errno; break;
@@ -80,7 +83,7 @@ static void *laws__call(prop_t *p, hzf_fn_t fn, size_t a, size_t b) {
       break;
   }
   hzf_contract_t k = hzf_oracle(fn, a, b);
-  prop_step(p, "%s(%zu, %zu) -> %s (errno %d)", hzf_fn_name(fn), a, b, r ? "a block" : "NULL", err);
+  prop_result(p, "-> %s (errno %d)", r ? "a block" : "NULL", err);
   if (fn == HZF_FN_POSIX_MEMALIGN && err) {
     if (out != untouched) {
       prop_fail(p, "out-param", "posix_memalign failed with %d but wrote %p to *out", err, out);
@@ -178,9 +181,10 @@ static void realloc_laws(prop_t *p) {
     unsigned char *q;
     if (kind == 0) { /* to any size an allocation can have */
       m = prop_size_fits(p, "new size");
+      prop_step(p, "p = realloc(p, %zu)", m);
       errno = 0;
       q = hz_realloc(b, m);
-      prop_step(p, "p = realloc(p, %zu) %s", m, q == b ? "in place" : q ? "moved" : "-> NULL");
+      prop_result(p, "%s", q == b ? "in place" : q ? "moved" : "-> NULL");
       if (m == 0) {
         /* Documented as glibc's: the block is freed and NULL returned. */
         PROP_CHECK(p, q == NULL, "realloc-0", "realloc(p, 0) returned %p, not NULL", (void *)q);
@@ -192,8 +196,9 @@ static void realloc_laws(prop_t *p) {
       PROP_CHECK(p, q, "null", "realloc(p, %zu) of a %zu-byte block returned NULL", m, n);
     } else if (kind == 1) { /* to its own usable size: nothing to do, so in place */
       m = hz_usable_size(b);
+      prop_step(p, "p = realloc(p, usable_size(p) = %zu)", m);
       q = hz_realloc(b, m);
-      prop_step(p, "p = realloc(p, usable_size(p) = %zu) %s", m, q == b ? "in place" : "moved");
+      prop_result(p, "%s", q == b ? "in place" : "moved");
       PROP_CHECK(p, q == b, "in-place", "realloc(p, usable_size(p) = %zu) moved the block", m);
     } else if (kind == 2 || kind == 3) { /* the OS refuses memory, or no object can be that big */
       size_t before = hz_usable_size(b);
@@ -210,6 +215,7 @@ static void realloc_laws(prop_t *p) {
       errno = 0;
       q = hz_realloc(b, m);
       int err = errno;
+      prop_result(p, "%s", q == b ? "in place" : q ? "moved" : "-> NULL");
       hzf_oom_reset();
       if (!q) {
         PROP_CHECK(p, err == ENOMEM, "errno", "a failed realloc(p, %zu) set errno %d, not ENOMEM", m, err);
@@ -230,8 +236,9 @@ static void realloc_laws(prop_t *p) {
       size_t u = hz_usable_size(b);
       size_t d = (size_t)prop_below(p, 64, "delta");
       m = prop_bool(p, "grow") ? u + d : (u > d ? u - d : 1);
+      prop_step(p, "p = realloc(p, %zu) (usable was %zu)", m, u);
       q = hz_realloc(b, m);
-      prop_step(p, "p = realloc(p, %zu) %s (usable was %zu)", m, q == b ? "in place" : "moved", u);
+      prop_result(p, "%s", q == b ? "in place" : q ? "moved" : "-> NULL");
       PROP_CHECK(p, q, "null", "realloc(p, %zu) returned NULL", m);
     }
     size_t keep = n < m ? n : m;
@@ -259,15 +266,16 @@ static void calloc_law(prop_t *p) {
     unsigned slot = (unsigned)prop_below(p, KEEP, "slot");
     if (kind == 0) { /* dirty memory: what a later calloc may be handed */
       size_t n = prop_size_fits(p, "size");
+      /* Each step is recorded before it runs, so a crash in it still shows it. */
+      prop_step(p, "b%u = malloc(%zu), filled with 0xdb", slot, n);
       hz_free(held[slot]);
       held[slot] = hz_malloc(n);
       held_n[slot] = held[slot] ? n : 0;
       if (held[slot]) memset(held[slot], 0xdb, n);
-      prop_step(p, "b%u = malloc(%zu), filled with 0xdb", slot, n);
     } else if (kind == 1) {
+      prop_step(p, "free(b%u)", slot);
       hz_free(held[slot]);
       held[slot] = NULL;
-      prop_step(p, "free(b%u)", slot);
     } else if (kind == 2) {
       hz_thread_flush();
       prop_step(p, "flush the thread cache");
@@ -275,10 +283,11 @@ static void calloc_law(prop_t *p) {
       size_t total = prop_size_fits(p, "bytes");
       size_t nmemb = 1 + (size_t)prop_below(p, 16, "nmemb");
       size_t size = total / nmemb;
+      prop_step(p, "b%u = calloc(%zu, %zu), then its bytes checked and set to 0xdb", slot, nmemb,
+                size);
       hz_free(held[slot]);
       errno = 0;
       unsigned char *c = hz_calloc(nmemb, size);
-      prop_step(p, "b%u = calloc(%zu, %zu)", slot, nmemb, size);
       held[slot] = c;
       held_n[slot] = 0;
       PROP_CHECK(p, c, "null", "calloc(%zu, %zu) returned NULL (errno %d)", nmemb, size, errno);
@@ -312,10 +321,10 @@ static void calloc_law(prop_t *p) {
         a = b;
         b = t;
       }
+      prop_step(p, "calloc(%zu, %zu)", a, b);
       errno = 0;
       void *c = hz_calloc(a, b);
       int err = errno;
-      prop_step(p, "calloc(%zu, %zu)", a, b);
       if (c) hz_free(c);
       PROP_CHECK(p, !c && err == ENOMEM, "overflow",
                  "calloc(%zu, %zu) must give NULL and ENOMEM: gave %s, errno %d", a, b,
@@ -350,22 +359,22 @@ static void differential(prop_t *p) {
     size_t n = 0;
     const char *what = "";
     if (kind == 1 && s[k].h) { /* free both; nothing observable but what follows */
+      prop_step(p, "free(b%u)", k);
       hz_free(s[k].h);
       __libc_free(s[k].g);
       s[k].h = s[k].g = NULL;
-      prop_step(p, "free(b%u)", k);
       continue;
     }
     if (kind == 2 && s[k].h) { /* realloc a live block */
       n = prop_size(p, "size");
+      prop_step(p, "b%u = realloc(b%u, %zu)", k, k, n);
       errno = 0;
       h = hz_realloc(s[k].h, n);
       he = errno;
       errno = 0;
       g = __libc_realloc(s[k].g, n);
       ge = errno;
-      prop_step(p, "b%u = realloc(b%u, %zu): hz %s, glibc %s", k, k, n, h ? "a block" : "NULL",
-                g ? "a block" : "NULL");
+      prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
       if (n == 0) { /* both document it: the block is freed and NULL returned */
         if (g) __libc_free(g);
         if (h) hz_free(h);
@@ -401,6 +410,7 @@ static void differential(prop_t *p) {
       size_t nmemb = (size_t)prop_below(p, 64, "nmemb");
       n = prop_size(p, "size");
       if (n <= (8u << 20) && nmemb * n > (16u << 20)) nmemb = 1;
+      prop_step(p, "b%u = calloc(%zu, %zu)", k, nmemb, n);
       errno = 0;
       h = hz_calloc(nmemb, n);
       he = errno;
@@ -409,13 +419,13 @@ static void differential(prop_t *p) {
       ge = errno;
       what = "calloc";
       a = nmemb;
-      prop_step(p, "b%u = calloc(%zu, %zu): hz %s, glibc %s", k, nmemb, n, h ? "a block" : "NULL",
-                g ? "a block" : "NULL");
+      prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
       n = (nmemb && n <= SIZE_MAX / nmemb) ? nmemb * n : 0;
       if (h && g && memcmp(h, g, n) != 0)
         prop_fail(p, "contents", "calloc(%zu, ...) memory differs (hz not zero?)", nmemb);
     } else if (kind == 4) { /* realloc(NULL, n): malloc by another name */
       n = prop_size(p, "size");
+      prop_step(p, "b%u = realloc(NULL, %zu)", k, n);
       errno = 0;
       h = hz_realloc(NULL, n);
       he = errno;
@@ -423,10 +433,10 @@ static void differential(prop_t *p) {
       g = __libc_realloc(NULL, n);
       ge = errno;
       what = "realloc(NULL)";
-      prop_step(p, "b%u = realloc(NULL, %zu): hz %s, glibc %s", k, n, h ? "a block" : "NULL",
-                g ? "a block" : "NULL");
+      prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
     } else {
       n = prop_size(p, "size");
+      prop_step(p, "b%u = malloc(%zu)", k, n);
       errno = 0;
       h = hz_malloc(n);
       he = errno;
@@ -434,8 +444,7 @@ static void differential(prop_t *p) {
       g = __libc_malloc(n);
       ge = errno;
       what = "malloc";
-      prop_step(p, "b%u = malloc(%zu): hz %s, glibc %s", k, n, h ? "a block" : "NULL",
-                g ? "a block" : "NULL");
+      prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
     }
     if (!h != !g || (!h && he != ge)) {
       if (h) hz_free(h);

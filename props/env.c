@@ -33,7 +33,11 @@ bool prop_env_reset(char *why, size_t n) {
   hz_thread_flush();
   if (hz_debug_reset() == 0) return true;
   hz_census_t c;
-  hz_heap_check(NULL, &c);
+  hz_violation_t v;
+  if (hz_heap_check(&v, &c) != 0) {
+    snprintf(why, n, "the heap check fails: %s (%s)", v.message, v.invariant);
+    return false;
+  }
   snprintf(why, n,
            "the heap cannot be reset: the program holds %llu slab and %llu large blocks, %llu "
            "threads are registered",

@@ -424,10 +424,10 @@ static void misuse_contained(prop_t *p) {
   for (unsigned i = 0; i < k; i++) {
     n[i] = prop_size_fits(p, "size");
     if (n[i] == 0) n[i] = 1;
+    prop_step(p, "b%u = malloc(%zu)", i, n[i]);
     b[i] = hz_malloc(n[i]);
     PROP_CHECK(p, b[i], "null", "malloc(%zu) returned NULL", n[i]);
     memset(b[i], 0x40 + (int)i, n[i]);
-    prop_step(p, "b%u = malloc(%zu)", i, n[i]);
   }
   static const char *const kinds[] = {"double free", "interior pointer", "misaligned pointer",
                                       "foreign pointer", "stale pointer"};
@@ -441,13 +441,13 @@ static void misuse_contained(prop_t *p) {
   bool gone = false; /* the victim is no longer live */
   switch (kind) {
     case 0:
+      prop_step(p, "free(b%u)", i);
       hz_free(b[i]);
       gone = true;
       bad = b[i];
       /* A freed slab block is free (double free); a large block's extent, or an emptied
        * slab already given back, is no block at all. */
       allowed = HZF_BIT(HZ_FAULT_DOUBLE_FREE) | HZF_BIT(HZ_FAULT_NOT_ALLOCATED);
-      prop_step(p, "free(b%u)", i);
       break;
     case 1: {
       /* A 16-byte aligned address inside the block, past its start; a block of 16 usable
@@ -472,15 +472,17 @@ static void misuse_contained(prop_t *p) {
       allowed = HZF_BIT(HZ_FAULT_FOREIGN);
       break;
     default:
+      prop_step(p, "free(b%u)", i);
       hz_free(b[i]);
       gone = true;
       bad = b[i];
-      prop_step(p, "free(b%u)", i);
       /* Other allocations and frees in between: one may land on b's address, but it is
        * freed again, so the address is never live when the stale pointer is used. */
       for (unsigned j = 0; j < 4; j++) {
-        unsigned char *x = hz_malloc(prop_size_fits(p, "between"));
-        prop_step(p, "free(malloc(...))%s", x == bad ? " at the stale address" : "");
+        size_t m = prop_size_fits(p, "between");
+        prop_step(p, "free(malloc(%zu))", m);
+        unsigned char *x = hz_malloc(m);
+        prop_result(p, "%s", x == bad ? "at the stale address" : "");
         hz_free(x);
       }
       allowed = HZF_BIT(HZ_FAULT_DOUBLE_FREE) | HZF_BIT(HZ_FAULT_NOT_ALLOCATED);

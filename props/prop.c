@@ -196,6 +196,16 @@ void prop_step(prop_t *p, const char *fmt, ...) {
   va_end(ap);
 }
 
+void prop_result(prop_t *p, const char *fmt, ...) {
+  prop_shared_t *sh = p->sh;
+  if (!p->reporting || sh->text_len == 0 || sh->text[sh->text_len - 1] != '\n') return;
+  sh->text_len--; /* onto the end of the last line */
+  va_list ap;
+  va_start(ap, fmt);
+  prop__text(p, " ", fmt, ap);
+  va_end(ap);
+}
+
 void prop_note(prop_t *p, const char *fmt, ...) {
   if (!p->reporting) return;
   va_list ap;

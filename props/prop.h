@@ -77,6 +77,9 @@ size_t prop_ops(prop_t *p, const hzf_profile_t *profile, unsigned max_ops, uint8
 /* One step of the case as a reader should see it ("realloc(#0, 17) -> #0 in place").
  * The length of a counterexample is its number of steps (an op program: its ops). */
 __attribute__((format(printf, 2, 3))) void prop_step(prop_t *p, const char *fmt, ...);
+/* Appends to the last step what it returned ("-> NULL (errno 12)"). A step is recorded
+ * before the call it describes, so a call that crashes still shows; its result follows. */
+__attribute__((format(printf, 2, 3))) void prop_result(prop_t *p, const char *fmt, ...);
 /* Extra lines printed with a failure (a trace, a census). */
 __attribute__((format(printf, 2, 3))) void prop_note(prop_t *p, const char *fmt, ...);
 /* Fails the case. `kind` names the law's clause that broke ("contents", "errno"): a

@@ -72,6 +72,7 @@ static unsigned char *shim__alloc(prop_t *p, unsigned fn, size_t *size_out) {
   int err = 0;
   hzf_contract_t k = {0};
   bool known = true; /* the oracle (or its manual page) decides must-fail / may-fail */
+  prop_step(p, "%s(%zu ...)", shim__alloc_names[fn], n);
   errno = 0;
   switch (fn) {
     case 0: r = hzshim_malloc(n); k = hzf_oracle(HZF_FN_MALLOC, n, 0); break;
@@ -139,9 +140,9 @@ static unsigned char *shim__alloc(prop_t *p, unsigned fn, size_t *size_out) {
       break;
   }
   if (fn != 6) err = errno;
-  prop_step(p, "%s(%zu%s) -> %s", shim__alloc_names[fn], n,
-            fn == 1 || fn == 8 ? ", nmemb" : fn >= 4 && fn <= 6 ? ", align" : "",
-            r ? (hz_classify(r).kind == HZ_PTR_FOREIGN ? "a foreign block" : "an hz block") : "NULL");
+  prop_result(p, "(nmemb %zu, align %zu) -> %s", a, b,
+              r ? (hz_classify(r).kind == HZ_PTR_FOREIGN ? "a foreign block" : "an hz block")
+                : "NULL");
   if (prop_failed(p)) return NULL;
   if (known && k.must_fail) {
     if (r) {
@@ -211,8 +212,8 @@ static void shim_contract(prop_t *p) {
       memset(r, b->fill, n);
     } else if (kind == 1) { /* free it, through free or cfree */
       bool c = prop_bool(p, "cfree");
-      size_t bad = prop_first_not(b->p, b->n, b->fill);
       prop_step(p, "%s(b%u)", c ? "cfree" : "free", k);
+      size_t bad = prop_first_not(b->p, b->n, b->fill);
       PROP_CHECK(p, bad == b->n, "contents", "b%u's byte %zu changed before it was freed", k, bad);
       if (c) hzshim_cfree(b->p);
       else hzshim_free(b->p);
@@ -222,11 +223,12 @@ static void shim_contract(prop_t *p) {
       size_t n = shim__size(p), nmemb = arr ? 1 + (size_t)prop_below(p, 4, "nmemb") : 1;
       bool over = arr && n > SIZE_MAX / nmemb;
       size_t m = over ? 0 : n * nmemb;
+      if (arr) prop_step(p, "b%u = reallocarray(b%u, %zu, %zu)", k, k, nmemb, n);
+      else prop_step(p, "b%u = realloc(b%u, %zu)", k, k, n);
       errno = 0;
       unsigned char *q = arr ? hzshim_reallocarray(b->p, nmemb, n) : hzshim_realloc(b->p, n);
       int err = errno;
-      prop_step(p, "b%u = %s(b%u, %zu%s) -> %s", k, arr ? "reallocarray" : "realloc", k, n,
-                arr ? ", nmemb" : "", q ? (q == b->p ? "in place" : "moved") : "NULL");
+      prop_result(p, "-> %s", q ? (q == b->p ? "in place" : "moved") : "NULL");
       if (!over && m == 0) { /* realloc(p, 0), and so reallocarray, frees p (glibc's contract) */
         PROP_CHECK(p, !q, "realloc-0", "realloc(b%u, 0) returned a block", k);
         b->p = NULL;
@@ -249,8 +251,9 @@ static void shim_contract(prop_t *p) {
       b->n = m;
       memset(q, b->fill, m);
     } else if (kind == 3) { /* malloc_usable_size: at least what was asked, all writable */
+      prop_step(p, "malloc_usable_size(b%u)", k);
       size_t u = hzshim_malloc_usable_size(b->p);
-      prop_step(p, "malloc_usable_size(b%u) = %zu", k, u);
+      prop_result(p, "= %zu", u);
       PROP_CHECK(p, u >= b->n, "usable-short", "malloc_usable_size(b%u) = %zu < %zu", k, u, b->n);
       memset(b->p + b->n, 0x7e, u - b->n);
     } else if (kind == 4) { /* the OS refuses hz memory: the shim must fall back */
