@@ -75,7 +75,8 @@ grep -q 'model: calloc-zero' "$tmp/seeded/report.md" || fail "report lacks the f
 "$campaign" --targets realloc --time 3 --cores 1 --tmin-time 0 --bin-dir "$seeded" \
   --corpus "$tmp/seeds" --out "$tmp/seeded" >"$tmp/again.log" 2>&1
 rc=$?
-[ $rc = 0 ] && grep -q '1 finding group(s), 0 new' "$tmp/again.log" && ok "a known finding is not new" ||
+# (The seeded build may show more than the one group in 8 s; none of them is new.)
+[ $rc = 0 ] && grep -qE ' [1-9][0-9]* finding group\(s\), 0 new' "$tmp/again.log" && ok "a known finding is not new" ||
   { cat "$tmp/again.log"; fail "second seeded run exit $rc"; }
 
 # 5. bad input: one line naming the problem, exit 2
