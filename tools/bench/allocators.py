@@ -32,6 +32,7 @@ WORKLOADS = [
     "small-uniform", "small-app", "medium-uniform", "medium-app", "mixed-uniform",
     "mixed-app", "small-uniform-2t", "small-app-2t", "medium-uniform-2t", "medium-app-2t",
     "mixed-uniform-2t", "mixed-app-2t", "remote-0", "remote-50", "remote-90", "realloc",
+    "large-churn", "large-realloc",
 ]
 # Where the target "hz at least as fast as every peer" applies.
 TARGET_PREFIXES = ("small", "mixed")
@@ -50,6 +51,9 @@ def parse_args(argv):
     p.add_argument("--iters", type=int,
                    help="iterations per thread (default 20,000,000; 2,000,000 with --quick)")
     p.add_argument("--workloads", help="comma-separated subset of: " + ", ".join(WORKLOADS))
+    p.add_argument("--also", action="append", default=[], metavar="NAME=LIB",
+                   help="measure one more preloaded library as a column of its own, e.g. "
+                        "an earlier build of hz: hz-before=/tmp/libhz_preload.so (repeatable)")
     p.add_argument("--markdown", metavar="FILE",
                    help="also write the tables, with date and machine, to FILE")
     a = p.parse_args(argv)
@@ -64,6 +68,13 @@ def parse_args(argv):
             p.error("unknown workload(s): %s (known: %s)" % (", ".join(unknown), ", ".join(WORKLOADS)))
     else:
         a.workloads = list(WORKLOADS)
+    also = []
+    for spec in a.also:
+        name, sep, lib = spec.partition("=")
+        if not sep or not name or not lib or name in ("hz", "hz-nodetect"):
+            p.error("--also takes NAME=LIB, NAME not hz or hz-nodetect (got %r)" % spec)
+        also.append((name, lib))
+    a.also = also
     return a
 
 
@@ -112,6 +123,14 @@ def fmt_ratio(a, b):
     return "%.2fx" % (a / b) if a and b else "n/a"
 
 
+def fmt_mops(v):
+    """Mops/s with three significant digits below 10: the large-block workloads run
+    thousands of ops per second, not millions."""
+    if not v:
+        return "n/a"
+    return "%.1f" % v if v >= 10 else "%.3g" % v
+
+
 def tables(workloads, allocs, res):
     """Markdown tables: throughput with hz/peer ratios, peak RSS, detection cost."""
     peers = [a for a in allocs if a not in ("hz", "hz-nodetect")]
@@ -123,14 +142,14 @@ def tables(workloads, allocs, res):
     lines.append("|---" * (2 + 2 * len(peers)) + "|")
     for w in workloads:
         hz = res[w]["hz"][0]
-        cells = ["%.1f" % res[w][p][0] if res[w][p][0] else "n/a" for p in peers]
+        cells = [fmt_mops(res[w][p][0]) for p in peers]
         ratios = []
         for p in peers:
             r = fmt_ratio(hz, res[w][p][0])
             if res[w][p][0] and hz < res[w][p][0]:
                 r = "**%s**" % r  # hz slower: bold
             ratios.append(r)
-        lines.append("| %s | %.1f | %s | %s |" % (w, hz, " | ".join(cells), " | ".join(ratios)))
+        lines.append("| %s | %s | %s | %s |" % (w, fmt_mops(hz), " | ".join(cells), " | ".join(ratios)))
     lines.append("")
     lines.append("Peak RSS, median MiB (lower is better):")
     lines.append("")
@@ -146,7 +165,7 @@ def tables(workloads, allocs, res):
     lines.append("|---|---|---|---|")
     for w in workloads:
         on, off = res[w]["hz"][0], res[w]["hz-nodetect"][0]
-        lines.append("| %s | %.1f | %.1f | %s |" % (w, on, off, fmt_ratio(on, off)))
+        lines.append("| %s | %s | %s | %s |" % (w, fmt_mops(on), fmt_mops(off), fmt_ratio(on, off)))
     lines.append("")
     slower = []
     for w in workloads:
@@ -154,8 +173,9 @@ def tables(workloads, allocs, res):
             continue
         for p in peers:
             if res[w][p][0] and res[w]["hz"][0] < res[w][p][0]:
-                slower.append("%s: hz %.1f < %s %.1f (%s)" % (
-                    w, res[w]["hz"][0], p, res[w][p][0], fmt_ratio(res[w]["hz"][0], res[w][p][0])))
+                slower.append("%s: hz %s < %s %s (%s)" % (
+                    w, fmt_mops(res[w]["hz"][0]), p, fmt_mops(res[w][p][0]),
+                    fmt_ratio(res[w]["hz"][0], res[w][p][0])))
     if slower:
         lines.append("Target (hz at least as fast as every peer on small and mixed) NOT met:")
         lines.extend("- " + s for s in slower)
@@ -181,6 +201,10 @@ def main(argv):
         else:
             print("allocators: %s not found at %s: install the Debian package %s;"
                   " skipping the %s column" % (name, lib, pkg, name), file=sys.stderr)
+    for name, lib in a.also:
+        if not os.path.isfile(lib):
+            sys.exit("allocators: --also %s: %s not found" % (name, lib))
+        allocs[name] = (os.path.abspath(lib), os.path.basename(lib))
     names = list(allocs)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print("hz allocator benchmark, %s, on %s" % (when, machine()))
@@ -199,11 +223,12 @@ def main(argv):
 
     res = {w: {} for w in a.workloads}
     for w in a.workloads:
-        for n, _, _ in [(x, 0, 0) for x in ["hz", "hz-nodetect"]] + PEERS:
+        for n in ["hz", "hz-nodetect"] + [p[0] for p in PEERS] + [x[0] for x in a.also]:
             s = samples[w].get(n)
             res[w][n] = ((statistics.median(x[0] for x in s), statistics.median(x[1] for x in s))
                          if s else (0.0, 0.0))
-    shown = [n for n in ["hz", "hz-nodetect"] + [p[0] for p in PEERS] if n in allocs]
+    shown = [n for n in ["hz", "hz-nodetect"] + [p[0] for p in PEERS] + [x[0] for x in a.also]
+             if n in allocs]
     table = tables(a.workloads, shown, res)
     loads = "load average %s at the start, %s at the end" % (load_start, load())
     print()

@@ -79,7 +79,7 @@ static size_t draw_size(const dist_t *d, uint32_t r) {
 
 /* ---- workloads ---------------------------------------------------------------------- */
 
-typedef enum { W_SLOTS, W_REMOTE, W_REALLOC } kind_t;
+typedef enum { W_SLOTS, W_REMOTE, W_REALLOC, W_LARGE_CHURN, W_LARGE_REALLOC } kind_t;
 
 typedef struct {
   kind_t kind;
@@ -198,6 +198,131 @@ static uint64_t run_realloc(int tid) {
   return ops;
 }
 
+/* ---- large blocks ------------------------------------------------------------------ */
+
+/* The large workloads do milliseconds of work per op (a 15 MiB memset), so they run
+ * --iters / LARGE_ITERS_DIVISOR iterations per thread: 500 at the default 20,000,000. */
+#define LARGE_ITERS_DIVISOR 40000u
+#define MIB ((size_t)1 << 20)
+#define PAGE 4096u
+#define CHURN_LIVE 4 /* buffers each thread holds in large-churn */
+#define LREALLOC_SLOTS 8
+
+/* Writes one byte in every page of [p, p + n): what a program filling the buffer makes
+ * the kernel do at the least (a page fault per page it has not backed yet). */
+static void touch_pages(void *p, size_t n) {
+  volatile unsigned char *b = p;
+  for (size_t i = 0; i < n; i += PAGE) b[i] = 1;
+  if (n) b[n - 1] = 1;
+}
+
+/* Returns 1 if the byte 8 past the start of every page of the first `n` bytes reads
+ * zero. Called after touch_pages: reading a page before its first write would cost a
+ * second fault (zero page, then copy on write) that a program filling the buffer does
+ * not pay. */
+static int zero_sampled(const unsigned char *p, size_t n) {
+  for (size_t i = 8; i < n; i += PAGE)
+    if (p[i]) return 0;
+  return 1;
+}
+
+/* Each thread keeps its last CHURN_LIVE zero-filled buffers of 5-25 MiB: an iteration
+ * frees the oldest and gets a new one, by calloc or by malloc + memset (a fair coin of
+ * the LCG), then writes every page of it. A calloc'ed buffer that does not read as zero
+ * fails the run. malloc, calloc and free each count as one op. */
+static uint64_t run_large_churn(int tid) {
+  void *live[CHURN_LIVE] = {0};
+  uint32_t s = SEED + (uint32_t)tid * 0x9E3779B9u;
+  uint64_t ops = 0, iters = W.iters / LARGE_ITERS_DIVISOR ? W.iters / LARGE_ITERS_DIVISOR : 1;
+  for (uint64_t i = 0; i < iters; i++) {
+    unsigned k = (unsigned)(i % CHURN_LIVE);
+    if (live[k]) {
+      free(live[k]);
+      ops++;
+    }
+    s = lcg(s);
+    size_t n = 5 * MIB + (size_t)(s >> 8) % (20 * MIB + 1);
+    s = lcg(s);
+    void *p;
+    if ((s >> 20) & 1) {
+      p = calloc(1, n);
+      if (p) {
+        touch_pages(p, n);
+        if (!zero_sampled(p, n)) {
+          fprintf(stderr, "bench: calloc(1, %zu) returned memory that is not zero\n", n);
+          exit(1);
+        }
+      }
+    } else {
+      p = malloc(n);
+      if (p) {
+        memset(p, 0, n);
+        touch_pages(p, n);
+      }
+    }
+    if (!p) {
+      fprintf(stderr, "bench: allocation of %zu bytes failed\n", n);
+      exit(1);
+    }
+    live[k] = p;
+    ops++;
+  }
+  for (int k = 0; k < CHURN_LIVE; k++) free(live[k]);
+  return ops;
+}
+
+/* Each thread has LREALLOC_SLOTS buffers; an iteration picks one (LCG). An empty slot
+ * gets malloc(256 KiB-2 MiB); an occupied one is realloc'ed: three times in four it
+ * grows by 1.25-2x, and then every page of the new tail is written; otherwise it shrinks
+ * to half (not below 256 KiB). A buffer that has passed 24 MiB is freed instead. The
+ * first byte, written at the malloc, is checked after every realloc. malloc, realloc and
+ * free each count as one op. */
+static uint64_t run_large_realloc(int tid) {
+  unsigned char *slot[LREALLOC_SLOTS] = {0};
+  size_t size[LREALLOC_SLOTS] = {0};
+  uint32_t s = SEED + (uint32_t)tid * 0x9E3779B9u;
+  uint64_t ops = 0, iters = W.iters / LARGE_ITERS_DIVISOR ? W.iters / LARGE_ITERS_DIVISOR : 1;
+  for (uint64_t i = 0; i < iters; i++) {
+    s = lcg(s);
+    unsigned k = (s >> 16) % LREALLOC_SLOTS;
+    s = lcg(s);
+    size_t old = size[k], n;
+    if (!slot[k]) {
+      n = 256 * 1024 + (size_t)(s >> 8) % (2 * MIB - 256 * 1024 + 1);
+      slot[k] = malloc(n);
+      old = 0;
+    } else if (old > 24 * MIB) {
+      free(slot[k]);
+      slot[k] = NULL;
+      size[k] = 0;
+      ops++;
+      continue;
+    } else {
+      n = (s >> 8) % 4 == 0 ? old / 2 : old + old / 4 + (size_t)(s >> 10) % (old * 3 / 4 + 1);
+      if (n < 256 * 1024) n = 256 * 1024;
+      unsigned char *q = realloc(slot[k], n);
+      if (q && q[0] != (unsigned char)(k + 1)) {
+        fprintf(stderr, "bench: realloc lost the contents of a block\n");
+        exit(1);
+      }
+      if (q) slot[k] = q;
+      else slot[k] = NULL;
+    }
+    if (!slot[k]) {
+      fprintf(stderr, "bench: allocation of %zu bytes failed\n", n);
+      exit(1);
+    }
+    size[k] = n;
+    if (n > old) {
+      touch_pages(slot[k] + old, n - old);
+      slot[k][0] = (unsigned char)(k + 1);
+    }
+    ops++;
+  }
+  for (int k = 0; k < LREALLOC_SLOTS; k++) free(slot[k]);
+  return ops;
+}
+
 typedef struct {
   int tid;
   uint64_t ops;
@@ -206,7 +331,12 @@ typedef struct {
 static void *thread_main(void *p) {
   arg_t *a = p;
   pthread_barrier_wait(&start_barrier);
-  a->ops = W.kind == W_REALLOC ? run_realloc(a->tid) : run_slots(a->tid);
+  switch (W.kind) {
+    case W_REALLOC: a->ops = run_realloc(a->tid); break;
+    case W_LARGE_CHURN: a->ops = run_large_churn(a->tid); break;
+    case W_LARGE_REALLOC: a->ops = run_large_realloc(a->tid); break;
+    default: a->ops = run_slots(a->tid); break;
+  }
   return NULL;
 }
 
@@ -235,13 +365,15 @@ static const char *const WORKLOADS[] = {
     "mixed-uniform",  "mixed-app",     "small-uniform-2t",   "small-app-2t",
     "medium-uniform-2t", "medium-app-2t", "mixed-uniform-2t", "mixed-app-2t",
     "remote-0",       "remote-50",     "remote-90",          "realloc",
+    "large-churn",    "large-realloc",
 };
 #define NWORKLOADS (sizeof WORKLOADS / sizeof *WORKLOADS)
 
 static void usage(FILE *f) {
   fprintf(f, "usage: bench [--iters N] WORKLOAD\n  workloads:");
   for (size_t i = 0; i < NWORKLOADS; i++) fprintf(f, " %s", WORKLOADS[i]);
-  fprintf(f, "\n  --iters N   iterations per thread (default 20000000)\n");
+  fprintf(f, "\n  --iters N   iterations per thread (default 20000000; the large-* workloads run"
+             " N / %u)\n", LARGE_ITERS_DIVISOR);
 }
 
 static int parse_workload(const char *name, workload_t *w) {
@@ -258,6 +390,13 @@ static int parse_workload(const char *name, workload_t *w) {
     w->kind = W_REMOTE;
     w->threads = 2;
     w->remote_pct = (uint32_t)atoi(name + 7);
+    w->dist = make_dist(small, 0);
+    return 0;
+  }
+  if (strncmp(name, "large-", 6) == 0) {
+    /* Sizes are the workload's own; two threads, no hand-over. */
+    w->kind = strcmp(name, "large-churn") == 0 ? W_LARGE_CHURN : W_LARGE_REALLOC;
+    w->threads = 2;
     w->dist = make_dist(small, 0);
     return 0;
   }
@@ -337,7 +476,7 @@ int main(int argc, char **argv) {
     ops += args[t].ops;
   }
   double secs = now() - t0;
-  printf("ops=%llu seconds=%.6f mops=%.3f hwm_kib=%llu malloc=%s\n", (unsigned long long)ops,
+  printf("ops=%llu seconds=%.6f mops=%.6f hwm_kib=%llu malloc=%s\n", (unsigned long long)ops,
          secs, (double)ops / secs / 1e6, peak_rss_kib(), lib);
   return 0;
 }
