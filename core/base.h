@@ -148,7 +148,7 @@ static inline bool hz_mark_is_free(const void *block) {
 typedef struct {
   _Atomic uint64_t refills, drains, remote_collects, adoptions, abandons,
       slab_inits, slab_releases, superslabs_taken, superslabs_released, large_allocs,
-      large_frees, faults;
+      large_frees, faults, extents_decommitted;
 } hz_counters_t;
 extern hz_counters_t hz_counters;
 

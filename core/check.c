@@ -218,7 +218,8 @@ static int hz__check_lists(hz__check_t *c) {
 
 /* The free extent lists: each entry is the head of a free extent, in the bin of its
  * length; together they hold every free SuperSlab once; dirty_bytes is the sum of their
- * dirty prefixes; and no free extent touches another (frees coalesce). */
+ * dirty prefixes; no free extent touches another (frees coalesce); and large_bytes counts
+ * the large blocks' extents. */
 static int hz__check_extents(hz__check_t *c) {
   uint64_t listed = 0, dirty = 0, walked = 0;
   for (uint32_t bin = 0; bin <= HZ_EXTENT_BINS; bin++) {
@@ -253,6 +254,11 @@ static int hz__check_extents(hz__check_t *c) {
   if (dirty != hz_arena.dirty_bytes)
     return hz__fail(c, "dirty_bytes == sum of the free extents' dirty prefixes", NULL,
                     "dirty_bytes %zu, sum %lu", hz_arena.dirty_bytes, (unsigned long)dirty);
+  /* The dirty cache's bound follows this sum: a drift would keep too much or too little. */
+  uint64_t large = (uint64_t)c->census.superslabs_large << HZ_SUPERSLAB_SHIFT;
+  if (large != hz_arena.large_bytes)
+    return hz__fail(c, "large_bytes == extent bytes of the live large blocks", NULL,
+                    "large_bytes %zu, extents %lu", hz_arena.large_bytes, (unsigned long)large);
   return 0;
 }
 

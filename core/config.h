@@ -65,8 +65,10 @@
 #define HZ_MAX_THREADS 4096u
 #endif
 
-/* HZ_LARGE_CACHE_BYTES: freed large extents kept committed for reuse before they are
- * returned to the OS. Trades resident memory for fewer madvise calls. */
+/* HZ_LARGE_CACHE_BYTES: the least the dirty cache may hold: freed extents kept committed
+ * for reuse (counted in touched bytes) before the oldest are returned to the OS. Trades
+ * resident memory for fewer madvise calls and page faults. The bound in force is
+ * HZ_LARGE_CACHE_LIMIT, which grows with the live large blocks. */
 #ifndef HZ_LARGE_CACHE_BYTES
 #define HZ_LARGE_CACHE_BYTES (64u * 1024u * 1024u)
 #endif
@@ -85,6 +87,20 @@
 #else
 #define HZ_RACE_POINTS 0
 #endif
+/* HZ_LARGE_CACHE_LIMIT(live): the dirty cache's bound when the large working set is
+ * `live` bytes of extents (the live large blocks, or their recent average if that is
+ * more): twice that, and at least HZ_LARGE_CACHE_BYTES. A program that replaces large
+ * buffers frees about as much as it is about to allocate, and best-fit reuse of sizes
+ * that differ leaves free space of the order of its working set between its live
+ * blocks; a bound that follows the working set lets the replacements reuse committed
+ * memory instead of paying a madvise and then a page fault per page. When the program
+ * frees its large blocks, the bound falls with them and the cache is given back. Past
+ * the bound, the trim decommits the least recently freed extents until the cache is at
+ * HZ_LARGE_CACHE_TRIM_TO of the bound, so that the next trim is a quarter of the bound
+ * of frees away: decommits come in batches, not one per free. */
+#define HZ_LARGE_CACHE_LIMIT(live) \
+  (2 * (live) > (size_t)HZ_LARGE_CACHE_BYTES ? 2 * (live) : (size_t)HZ_LARGE_CACHE_BYTES)
+#define HZ_LARGE_CACHE_TRIM_TO(limit) ((limit) - (limit) / 4)
 #define HZ_PAGE_SHIFT 12
 #define HZ_PAGE_SIZE ((size_t)1 << HZ_PAGE_SHIFT)
 #define HZ_SUPERSLAB_SHIFT 21 /* 2 MiB: the unit taken from the arena */

@@ -119,6 +119,7 @@ void hz_get_stats(hz_stats_t *out) {
   HZ_READ(refills); HZ_READ(drains); HZ_READ(remote_collects); HZ_READ(adoptions);
   HZ_READ(abandons); HZ_READ(slab_inits); HZ_READ(slab_releases); HZ_READ(superslabs_taken);
   HZ_READ(superslabs_released); HZ_READ(large_allocs); HZ_READ(large_frees); HZ_READ(faults);
+  HZ_READ(extents_decommitted);
 #undef HZ_READ
 }
 

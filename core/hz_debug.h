@@ -127,7 +127,8 @@ bool hz_set_race_hook(hz_race_hook_t hook);
 typedef struct {
   uint64_t refills, drains, remote_collects, adoptions, abandons, slab_inits,
       slab_releases, superslabs_taken, superslabs_released, large_allocs, large_frees,
-      faults;
+      faults,
+      extents_decommitted; /* free extents whose dirty prefix the cache gave back */
 } hz_stats_t;
 void hz_get_stats(hz_stats_t *out);
 /* This thread's id as used in page tags (1..), or 0 before its first allocation. */

@@ -17,20 +17,24 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
     n = (uint32_t)(size >> HZ_SUPERSLAB_SHIFT);
   if (n == 0) n = 1;
   uint32_t a = align > HZ_SUPERSLAB_SIZE ? (uint32_t)(align >> HZ_SUPERSLAB_SHIFT) : 1;
-  bool zeroed;
-  uint32_t idx = hz_extent_alloc(n, a, HZ_SS_LARGE, &zeroed);
+  size_t dirty;
+  uint32_t idx = hz_extent_alloc(n, a, HZ_SS_LARGE, &dirty);
   if (idx == HZ_NO_EXTENT) return NULL;
   hz_superslab_t *h = &hz_arena.ss[idx];
   h->large_size = size;
   void *p = hz_ss_addr(idx);
   h->large_touched = hz_large_usable(p);
   /* Old data of a reused extent may lie past this block's size; its free must not
-   * record it clean (hz__take_free left the taken part's dirty prefix in h->dirty). */
-  if (!zeroed && h->dirty > h->large_touched) h->large_touched = h->dirty;
+   * record it clean. */
+  if (dirty > h->large_touched) h->large_touched = dirty;
   hz_unpoison(p, hz_large_usable(p));
-  /* A reused extent may hold old data; a fresh or decommitted one reads as zero. */
-  if (zero && !zeroed) memset(p, 0, size);
-  else if (zero) hz_mark_initialized(p, size);
+  /* Only the extent's dirty prefix can hold old data: past it, reused memory reads as
+   * zero as fresh or decommitted memory does, and a memset would only fault it in. */
+  if (zero) {
+    size_t d = dirty < size ? dirty : size;
+    memset(p, 0, d);
+    if (d < size) hz_mark_initialized((char *)p + d, size - d);
+  }
   HZ_COUNT(large_allocs);
   return p;
 }
@@ -56,17 +60,31 @@ size_t hz_large_usable(const void *p) {
 }
 
 bool hz_large_resize(void *p, size_t size) {
-  hz_superslab_t *h = &hz_arena.ss[hz_ss_index(p)];
+  uint32_t head = hz_ss_index(p);
+  hz_superslab_t *h = &hz_arena.ss[head];
   size_t extent = (size_t)h->len << HZ_SUPERSLAB_SHIFT;
   size_t old = hz_large_usable(p);
-  /* Stay while the extent holds the new size, unless the block would fit a small class
-   * or a multi-SuperSlab block would leave more than half of itself unused. A shrink
-   * to no less than half the usable size always stays: realloc(p, usable_size(p)) of
-   * an over-aligned block, whose usable size may be a single page, is a no-op. */
+  /* Stay while the extent holds the new size. A shrink to no less than half the usable
+   * size always stays: realloc(p, usable_size(p)) of an over-aligned block, whose usable
+   * size may be a single page, is a no-op. A block that would fit a small class moves. */
   bool gentle_shrink = size <= old && size >= old / 2;
-  if (!gentle_shrink &&
-      (size <= HZ_MEDIUM_MAX || size > extent || (h->len > 1 && size <= extent / 2)))
-    return false;
+  if (!gentle_shrink && size <= HZ_MEDIUM_MAX) return false;
+  if (size > HZ_ARENA_SIZE) return false;
+  uint32_t need = (uint32_t)((size + HZ_SUPERSLAB_SIZE - 1) >> HZ_SUPERSLAB_SHIFT);
+  if (!gentle_shrink && size > extent) {
+    /* Grow into the free SuperSlabs after the block, if there are enough: no copy, and
+     * the old pages stay where they are. */
+    size_t dirty;
+    if (!hz_extent_grow(head, need, &dirty)) return false;
+    /* Old data in the grown part counts as touched, as for a reused extent. */
+    if (extent + dirty > h->large_touched) h->large_touched = extent + dirty;
+  } else if (!gentle_shrink && h->len > 1 && size <= extent / 2) {
+    /* A multi-SuperSlab block would leave more than half of itself unused: give the
+     * SuperSlabs past the new size back, with what the program may have written there. */
+    size_t keep = (size_t)need << HZ_SUPERSLAB_SHIFT;
+    hz_extent_shrink(head, need, h->large_touched > keep ? h->large_touched - keep : 0);
+    if (h->large_touched > keep) h->large_touched = keep;
+  }
   h->large_size = size;
   size_t now = hz_large_usable(p);
   if (now > h->large_touched) h->large_touched = now;

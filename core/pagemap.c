@@ -60,6 +60,9 @@ void hz_pagemap_reset(void) {
   hz_arena.bump = 0;
   memset(hz_arena.free_bins, 0, sizeof hz_arena.free_bins);
   hz_arena.dirty_bytes = 0;
+  hz_arena.large_bytes = 0;
+  hz_arena.large_avg = 0;
+  hz_arena.clock = 0;
   hz__deferred_decommit.bytes = 0; /* a pending decommit belongs to the heap just wiped */
 }
 
@@ -99,16 +102,22 @@ static void hz__mark_extent(uint32_t head, uint32_t len, hz_ss_kind_t kind) {
   hz_arena.ss[head].len = len;
 }
 
-/* Frees [head, head + len), whose first `dirty` bytes may hold data, merging it with free
- * neighbours so that fragments can serve larger extents again. A merged extent's dirty
- * prefix runs to the end of its last dirty part (an over-estimate is only slower). */
-static void hz__make_free(uint32_t head, uint32_t len, size_t dirty) {
+/* Frees [head, head + len), whose first `dirty` bytes may hold data (dirty since clock
+ * `since`), merging it with free neighbours so that fragments can serve larger extents
+ * again. A merged extent's dirty prefix runs to the end of its last dirty part (an
+ * over-estimate is only slower), and its age is that of its youngest dirty part, so the
+ * trim never decommits memory freed a moment ago because an old neighbour was merged. */
+static void hz__make_free(uint32_t head, uint32_t len, size_t dirty, uint64_t since) {
+  if (!dirty) since = 0;
   uint32_t next = head + len;
   if (next < hz_arena.bump && HZ_LOAD(&hz_arena.ss[next].kind) == HZ_SS_FREE) {
     hz_superslab_t *n = &hz_arena.ss[next];
     hz__free_list_remove(n);
     hz_arena.dirty_bytes -= n->dirty;
-    if (n->dirty) dirty = ((size_t)len << HZ_SUPERSLAB_SHIFT) + n->dirty;
+    if (n->dirty) {
+      dirty = ((size_t)len << HZ_SUPERSLAB_SHIFT) + n->dirty;
+      if (n->dirty_since > since) since = n->dirty_since;
+    }
     len += n->len;
   }
   if (head > 0 && HZ_LOAD(&hz_arena.ss[head - 1].kind) == HZ_SS_FREE) {
@@ -116,12 +125,14 @@ static void hz__make_free(uint32_t head, uint32_t len, size_t dirty) {
     hz__free_list_remove(p);
     hz_arena.dirty_bytes -= p->dirty;
     dirty = dirty ? ((size_t)p->len << HZ_SUPERSLAB_SHIFT) + dirty : p->dirty;
+    if (p->dirty && p->dirty_since > since) since = p->dirty_since;
     len += p->len;
     head = (uint32_t)(p - hz_arena.ss);
   }
   hz__mark_extent(head, len, HZ_SS_FREE);
   hz_superslab_t *h = &hz_arena.ss[head];
   h->dirty = dirty;
+  h->dirty_since = dirty ? since : 0;
   hz_arena.dirty_bytes += dirty;
   hz__free_list_push(h);
 }
@@ -136,28 +147,27 @@ static uint32_t hz__align_index(uint32_t from, uint32_t align) {
 /* Takes [head + off, head + off + n) out of free extent h as an extent of `kind`; the
  * parts before and after go back to the free lists, each keeping whatever part of the
  * dirty prefix it holds. The taken part is marked first, so that freeing the remainders
- * cannot merge them back into it. */
+ * cannot merge them back into it. *dirty is the taken part's own share of the dirty
+ * prefix: a large block must count it as touched at its free, or old data past its size
+ * would be recorded clean and a later calloc would skip its memset. */
 static uint32_t hz__take_free(hz_superslab_t *h, uint32_t off, uint32_t n, hz_ss_kind_t kind,
-                              bool *zeroed) {
+                              size_t *dirty) {
   uint32_t head = (uint32_t)(h - hz_arena.ss), len = h->len;
-  size_t dirty = h->dirty;
+  size_t d = h->dirty;
+  uint64_t since = h->dirty_since;
   size_t lead = (size_t)off << HZ_SUPERSLAB_SHIFT, end = (size_t)(off + n) << HZ_SUPERSLAB_SHIFT;
   hz__free_list_remove(h);
-  hz_arena.dirty_bytes -= dirty;
+  hz_arena.dirty_bytes -= d;
   hz__mark_extent(head + off, n, kind);
-  if (off > 0) hz__make_free(head, off, dirty < lead ? dirty : lead);
-  if (len > off + n) hz__make_free(head + off + n, len - off - n, dirty > end ? dirty - end : 0);
-  *zeroed = dirty <= lead;
-  /* The taken part's own share of the dirty prefix, for its new owner: a large block
-   * must still count it as touched at its free, or old data past its size would be
-   * recorded clean and a later calloc would skip its memset. */
-  hz_arena.ss[head + off].dirty = dirty <= lead ? 0 : (dirty < end ? dirty : end) - lead;
+  if (off > 0) hz__make_free(head, off, d < lead ? d : lead, since);
+  if (len > off + n) hz__make_free(head + off + n, len - off - n, d > end ? d - end : 0, since);
+  *dirty = d <= lead ? 0 : (d < end ? d : end) - lead;
   return head + off;
 }
 
 /* Takes, as `kind`, n SuperSlabs aligned to `align` from a free extent: exact-length bins first,
  * then longer ones, then the list of extents longer than the bins. */
-static uint32_t hz__find_free(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed) {
+static uint32_t hz__find_free(uint32_t n, uint32_t align, hz_ss_kind_t kind, size_t *dirty) {
   for (uint32_t bin = 1; bin <= HZ_EXTENT_BINS + 1; bin++) {
     uint32_t b = bin <= HZ_EXTENT_BINS ? bin : 0;
     if (b && b < n) continue;
@@ -165,7 +175,7 @@ static uint32_t hz__find_free(uint32_t n, uint32_t align, hz_ss_kind_t kind, boo
       uint32_t head = (uint32_t)(h - hz_arena.ss);
       uint32_t start = align == 1 ? head : hz__align_index(head, align);
       if ((uint64_t)start + n <= (uint64_t)head + h->len)
-        return hz__take_free(h, start - head, n, kind, zeroed);
+        return hz__take_free(h, start - head, n, kind, dirty);
       if (align == 1 && b != 0) break; /* every extent of an exact bin is as short */
     }
   }
@@ -173,29 +183,83 @@ static uint32_t hz__find_free(uint32_t n, uint32_t align, hz_ss_kind_t kind, boo
 }
 
 /* Grows into never-used arena; the skipped alignment gap becomes a free extent. */
-static uint32_t hz__bump(uint32_t n, uint32_t align, bool *zeroed) {
+static uint32_t hz__bump(uint32_t n, uint32_t align, size_t *dirty) {
   uint32_t start = hz__align_index(hz_arena.bump, align);
   if ((uint64_t)start + n > HZ_ARENA_SUPERSLABS) return HZ_NO_EXTENT;
   if (hz_os_pages()->commit(hz_ss_addr(hz_arena.bump),
                             (size_t)(start + n - hz_arena.bump) << HZ_SUPERSLAB_SHIFT) != 0)
     return HZ_NO_EXTENT;
-  if (start > hz_arena.bump) hz__make_free(hz_arena.bump, start - hz_arena.bump, 0);
+  if (start > hz_arena.bump) hz__make_free(hz_arena.bump, start - hz_arena.bump, 0, 0);
   hz_arena.bump = start + n;
-  *zeroed = true;
+  *dirty = 0;
   return start;
 }
 
-uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed) {
+/* Adds `add` and takes `sub` from the live large bytes, and moves their average an eighth
+ * of the way towards the new value: the cache's bound follows the average too, so that a program whose working set
+ * dips for a moment (one thread frees its buffers before the others) does not have its
+ * cache decommitted and faulted back in by the next round of allocations. */
+static void hz__large_add(size_t add, size_t sub) {
+  hz_arena.large_bytes = hz_arena.large_bytes + add - sub;
+  size_t live = hz_arena.large_bytes, avg = hz_arena.large_avg;
+  hz_arena.large_avg = live > avg ? avg + (live - avg) / 8 : avg - (avg - live) / 8;
+}
+
+uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, size_t *dirty) {
   HZ_ASSERT(n > 0 && align > 0 && (align & (align - 1)) == 0);
   hz_pagemap_lock();
-  uint32_t head = hz__find_free(n, align, kind, zeroed);
+  uint32_t head = hz__find_free(n, align, kind, dirty);
   if (head == HZ_NO_EXTENT) {
-    head = hz__bump(n, align, zeroed);
+    head = hz__bump(n, align, dirty);
     if (head != HZ_NO_EXTENT) hz__mark_extent(head, n, kind);
   }
-  if (head != HZ_NO_EXTENT) HZ_COUNT(superslabs_taken);
+  if (head != HZ_NO_EXTENT) {
+    HZ_COUNT(superslabs_taken);
+    if (kind == HZ_SS_LARGE) hz__large_add((size_t)n << HZ_SUPERSLAB_SHIFT, 0);
+  }
   hz_pagemap_unlock();
   return head;
+}
+
+/* The free extent head with a dirty prefix that was freed longest ago, or NULL. A walk of
+ * every free extent, but only once per trimmed extent, and a trim happens only after the
+ * cache has grown by a quarter of its bound since the last one. */
+static hz_superslab_t *hz__oldest_dirty(void) {
+  hz_superslab_t *oldest = NULL;
+  for (uint32_t b = 0; b <= HZ_EXTENT_BINS; b++)
+    for (hz_superslab_t *h = hz_arena.free_bins[b]; h; h = h->next)
+      if (h->dirty && (!oldest || h->dirty_since < oldest->dirty_since)) oldest = h;
+  return oldest;
+}
+
+/* Decommits the dirty prefixes of the least recently freed extents, in one go, once the
+ * cache is over its bound: the extent just freed is the youngest, so a program that frees
+ * and reallocates large blocks keeps reusing committed memory, and what was parked
+ * longest goes back to the OS. A refused decommit leaves that extent dirty (calloc never
+ * trusts data the kernel kept) and ends the trim; the next free over the bound tries
+ * again. */
+static void hz__trim(void) {
+  size_t limit = HZ_LARGE_CACHE_LIMIT(hz_large_working_set());
+  if (hz_arena.dirty_bytes <= limit) return;
+  size_t target = HZ_LARGE_CACHE_TRIM_TO(limit);
+  while (hz_arena.dirty_bytes > target) {
+    hz_superslab_t *h = hz__oldest_dirty();
+    if (!h) break;
+    void *addr = hz_ss_addr((uint32_t)(h - hz_arena.ss));
+    if (HZ_SEED_BUG == HZ_BUG_LATE_DECOMMIT) {
+      /* One decommit can wait: the one before it is applied now, in time. */
+      if (hz__deferred_decommit.bytes)
+        hz_os_pages()->decommit(hz__deferred_decommit.addr, hz__deferred_decommit.bytes);
+      hz__deferred_decommit.addr = addr;
+      hz__deferred_decommit.bytes = h->dirty;
+    } else if (hz_os_pages()->decommit(addr, h->dirty) != 0) {
+      break;
+    }
+    hz_arena.dirty_bytes -= h->dirty;
+    h->dirty = 0;
+    h->dirty_since = 0;
+    HZ_COUNT(extents_decommitted);
+  }
 }
 
 void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
@@ -204,26 +268,64 @@ void hz_extent_free(uint32_t head, bool was_large, size_t touched) {
   size_t bytes = (size_t)len << HZ_SUPERSLAB_SHIFT;
   touched = (touched + HZ_PAGE_SIZE - 1) & ~(HZ_PAGE_SIZE - 1);
   if (touched > bytes) touched = bytes;
-  /* Keep recently freed memory committed while the cache has room: a program that frees
-   * and reallocates large blocks then pays no system call and no page fault. The cache
-   * counts touched bytes, not extent bytes: a 100 KiB block costs 100 KiB of it. */
   if (HZ_BUG(HZ_BUG_LATE_DECOMMIT, hz__deferred_decommit.bytes != 0)) {
     hz_os_pages()->decommit(hz__deferred_decommit.addr, hz__deferred_decommit.bytes);
     hz__deferred_decommit.bytes = 0;
   }
-  if (hz_arena.dirty_bytes + touched > HZ_LARGE_CACHE_BYTES) {
-    if (HZ_SEED_BUG == HZ_BUG_LATE_DECOMMIT) {
-      hz__deferred_decommit.addr = hz_ss_addr(head);
-      hz__deferred_decommit.bytes = touched;
-      touched = 0;
-    } else if (hz_os_pages()->decommit(hz_ss_addr(head), touched) == 0) {
-      touched = 0;
-    }
-    /* A refused decommit leaves the data in place: the extent stays dirty (over the
-     * cache budget, which the next free of an extent decommits again). */
-  }
+  if (was_large) hz__large_add(0, bytes);
   hz_arena.ss[head].was_large = was_large;
-  hz__make_free(head, len, touched);
+  /* Committed, and the youngest in the cache: the next allocation of its size reuses it
+   * without a system call or a page fault. The cache counts touched bytes, not extent
+   * bytes: a 100 KiB block costs 100 KiB of it. */
+  hz__make_free(head, len, touched, ++hz_arena.clock);
+  hz__trim();
+  HZ_COUNT(superslabs_released);
+  hz_pagemap_unlock();
+}
+
+bool hz_extent_grow(uint32_t head, uint32_t n, size_t *dirty) {
+  hz_pagemap_lock();
+  hz_superslab_t *h = &hz_arena.ss[head];
+  uint32_t len = h->len, next = head + len, extra = n - len;
+  HZ_ASSERT(n > len && HZ_LOAD(&h->kind) == HZ_SS_LARGE);
+  bool ok = false;
+  if (next < hz_arena.bump && HZ_LOAD(&hz_arena.ss[next].kind) == HZ_SS_FREE) {
+    /* Free extents are coalesced, so the free SuperSlab right after an extent is a head. */
+    hz_superslab_t *f = &hz_arena.ss[next];
+    if (f->head == next && f->len >= extra) {
+      hz__take_free(f, 0, extra, HZ_SS_LARGE, dirty);
+      ok = true;
+    }
+  } else if (next == hz_arena.bump && (uint64_t)next + extra <= HZ_ARENA_SUPERSLABS &&
+             hz_os_pages()->commit(hz_ss_addr(next), (size_t)extra << HZ_SUPERSLAB_SHIFT) == 0) {
+    hz_arena.bump = next + extra;
+    *dirty = 0;
+    ok = true;
+  }
+  if (ok) {
+    /* One extent again: every SuperSlab names the block's head. */
+    hz__mark_extent(head, n, HZ_SS_LARGE);
+    hz__large_add((size_t)extra << HZ_SUPERSLAB_SHIFT, 0);
+    HZ_COUNT(superslabs_taken);
+  }
+  hz_pagemap_unlock();
+  return ok;
+}
+
+void hz_extent_shrink(uint32_t head, uint32_t n, size_t tail_touched) {
+  hz_pagemap_lock();
+  hz_superslab_t *h = &hz_arena.ss[head];
+  uint32_t len = h->len;
+  HZ_ASSERT(n > 0 && n < len && HZ_LOAD(&h->kind) == HZ_SS_LARGE);
+  size_t tail = (size_t)(len - n) << HZ_SUPERSLAB_SHIFT;
+  tail_touched = (tail_touched + HZ_PAGE_SIZE - 1) & ~(HZ_PAGE_SIZE - 1);
+  if (tail_touched > tail) tail_touched = tail;
+  h->len = n;
+  hz__large_add(0, tail);
+  /* No large block starts in the tail: a free of its address is "not allocated". */
+  hz_arena.ss[head + n].was_large = 0;
+  hz__make_free(head + n, len - n, tail_touched, ++hz_arena.clock);
+  hz__trim();
   HZ_COUNT(superslabs_released);
   hz_pagemap_unlock();
 }

@@ -42,6 +42,8 @@ typedef struct hz_superslab_s {
   uint8_t was_large;         /* FREE: a large block started here when it was freed (so a
                                 second free is reported as a double free) */
   size_t dirty;              /* FREE head: bytes from its start that may hold old data */
+  uint64_t dirty_since;      /* FREE head with dirty > 0: hz_arena.clock when its dirty
+                                prefix last grew; the trim decommits the oldest first */
   size_t large_size;         /* LARGE head: requested size */
   size_t large_touched;      /* LARGE head: the most the program could have written (the
                                 largest usable size over the block's life) */
@@ -59,6 +61,10 @@ typedef struct {
   uint32_t bump;                            /* SuperSlabs ever handed out (committed) */
   hz_superslab_t *free_bins[HZ_EXTENT_BINS + 1]; /* [n]: free extents of n; [0]: longer */
   size_t dirty_bytes;                       /* sum of `dirty` over free extents */
+  size_t large_bytes;                       /* extent bytes of the live large blocks */
+  size_t large_avg;                         /* large_bytes averaged over the last few large
+                                               allocations and frees (1/8 per event) */
+  uint64_t clock;                           /* extent frees so far: the trim's age */
 } hz_arena_t;
 
 extern hz_arena_t hz_arena;
@@ -87,6 +93,12 @@ HZ_INLINE void *hz_slab_meta_at(uint32_t slab_index) {
   return hz_arena.slab_meta + (size_t)slab_index * HZ_SLAB_META_SIZE;
 }
 
+/* The large working set the dirty cache's bound follows (HZ_LARGE_CACHE_LIMIT): the live
+ * large bytes, or their recent average if that is more. Arena lock held. */
+HZ_INLINE size_t hz_large_working_set(void) {
+  return hz_arena.large_bytes > hz_arena.large_avg ? hz_arena.large_bytes : hz_arena.large_avg;
+}
+
 /* Reserves the arena and its tables. 0 on success, -1 when the OS refuses. */
 int hz_pagemap_init(void);
 bool hz_pagemap_ready(void);
@@ -95,13 +107,22 @@ bool hz_pagemap_ready(void);
 void hz_ptag_set_range(void *first, size_t pages, uint32_t tag);
 
 /* Takes an extent of n SuperSlabs aligned to `align` SuperSlabs (a power of two) and
- * marks it `kind`; returns its first index or HZ_NO_EXTENT. *zeroed tells whether its
- * memory is known to read as zero. Reuses free extents before growing into the arena. */
-uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, bool *zeroed);
-/* Returns an extent of which at most `touched` bytes from its start were written. It is
- * kept committed while the dirty cache (HZ_LARGE_CACHE_BYTES, counted in touched bytes)
- * has room, and decommitted otherwise. */
+ * marks it `kind`; returns its first index or HZ_NO_EXTENT. *dirty is how many bytes from
+ * its start may hold old data: every byte past them reads as zero (0: all of it). Reuses
+ * free extents before growing into the arena. */
+uint32_t hz_extent_alloc(uint32_t n, uint32_t align, hz_ss_kind_t kind, size_t *dirty);
+/* Returns an extent of which at most `touched` bytes from its start were written. It
+ * stays committed in the dirty cache; when the cache passes its bound (HZ_LARGE_CACHE_LIMIT
+ * in config.h, counted in touched bytes), the least recently freed extents are
+ * decommitted until it is back under HZ_LARGE_CACHE_TRIM_TO of the bound. */
 void hz_extent_free(uint32_t head, bool was_large, size_t touched);
+/* Grows the large extent at `head` to `n` SuperSlabs in place, from the free extent (or
+ * never-used arena) right after it. false when that space is not free. On success
+ * *dirty is how many bytes of the grown part, from its start, may hold old data. */
+bool hz_extent_grow(uint32_t head, uint32_t n, size_t *dirty);
+/* Shrinks the large extent at `head` to `n` SuperSlabs (0 < n < len) in place; its tail
+ * is freed as an extent of which at most `tail_touched` bytes were written. */
+void hz_extent_shrink(uint32_t head, uint32_t n, size_t tail_touched);
 
 /* Lock order: pool lock (slab.h) before the arena lock. */
 void hz_pagemap_lock(void);

@@ -50,8 +50,8 @@ static hz_superslab_t *hz__ss_of(hz_slab_t *s) {
 
 /* Cuts a new SuperSlab into pooled slabs (pool lock held). */
 static bool hz__grow(void) {
-  bool zeroed;
-  uint32_t idx = hz_extent_alloc(1, 1, HZ_SS_SLABS, &zeroed);
+  size_t dirty; /* slabs are carved anew and their blocks are never trusted to be zero */
+  uint32_t idx = hz_extent_alloc(1, 1, HZ_SS_SLABS, &dirty);
   if (idx == HZ_NO_EXTENT) return false;
   unsigned char *base = hz_ss_addr(idx);
   for (size_t i = HZ_SLABS_PER_SUPERSLAB; i-- > 0;) {

@@ -2,6 +2,7 @@
  * used == cached + queued + held by the program; EMPTY slabs are reused, possibly for
  * another class, and fully empty SuperSlabs go back to the arena. */
 #include <pthread.h>
+#include <string.h>
 
 #include "core/api.h"
 #include "core/testing/hz_heap.h"
@@ -130,5 +131,69 @@ HZ_TEST(extents_are_reused_before_the_arena_grows) {
   HZ_REQUIRE(c);
   hz_free(b);
   hz_free(c);
+  HZ_TEST_CENSUS();
+}
+
+/* A program replacing large buffers of varying sizes keeps reusing what it freed: once
+ * the arena has grown to its working set, no free decommits anything and the dirty cache
+ * stays within its bound. Freeing everything gives the cache back down to its floor. */
+HZ_TEST(large_buffers_replaced_in_a_loop_stay_committed) {
+  hz_thread_flush();
+  enum { LIVE = 4, WARM = 16, ROUNDS = 64 };
+  void *live[LIVE] = {0};
+  uint32_t s = 12345;
+  hz_stats_t st0, st1, st2;
+  for (int i = 0; i < WARM + ROUNDS; i++) {
+    if (i == WARM) hz_get_stats(&st0);
+    int k = i % LIVE;
+    if (live[k]) {
+      hz_free(live[k]);
+      HZ_EXPECT(hz_arena.dirty_bytes <= HZ_LARGE_CACHE_LIMIT(hz_large_working_set()));
+    }
+    s = s * 1664525u + 1013904223u;
+    size_t n = ((size_t)5 << 20) + (s >> 8) % ((size_t)20 << 20);
+    HZ_REQUIRE((live[k] = hz_malloc(n)) != NULL);
+    memset(live[k], 0x5A, n);
+  }
+  hz_get_stats(&st1);
+  HZ_EXPECT_EQ(st1.extents_decommitted, st0.extents_decommitted);
+  HZ_TEST_CENSUS();
+  for (int k = 0; k < LIVE; k++) hz_free(live[k]);
+  hz_get_stats(&st2);
+  HZ_EXPECT(st2.extents_decommitted > st1.extents_decommitted);
+  HZ_EXPECT(hz_arena.dirty_bytes <= HZ_LARGE_CACHE_LIMIT(hz_large_working_set()));
+  HZ_TEST_CENSUS();
+}
+
+/* realloc of a large block shrinks it in place, giving its tail back as a dirty free
+ * extent (a calloc there still reads zero), and grows it in place into the free extent
+ * after it: no copy either way, and the contents stay. */
+HZ_TEST(large_realloc_shrinks_and_grows_in_place) {
+  hz_thread_flush();
+  size_t big = (size_t)24 << 20, small = (size_t)4 << 20;
+  unsigned char *p = hz_malloc(big);
+  HZ_REQUIRE(p);
+  memset(p, 0xAB, big);
+  uint32_t head = hz_ss_index(p);
+  HZ_EXPECT(hz_realloc(p, small) == p);
+  HZ_EXPECT_EQ(hz_arena.ss[head].len, 2u);
+  HZ_EXPECT_EQ(hz_usable_size(p), small);
+  HZ_EXPECT_EQ(atomic_load(&hz_arena.ss[head + 2].kind), (uint32_t)HZ_SS_FREE);
+  HZ_TEST_CENSUS();
+  unsigned char *z = hz_calloc(1, (size_t)16 << 20);
+  HZ_REQUIRE(z);
+  size_t nonzero = 0;
+  for (size_t i = 0; i < ((size_t)16 << 20); i++) nonzero += z[i] != 0;
+  HZ_EXPECT_EQ(nonzero, 0);
+  hz_free(z);
+  /* The tail is free again (coalesced with whatever follows it): grow back into it. */
+  HZ_EXPECT(hz_realloc(p, big - 100) == p);
+  HZ_EXPECT_EQ(hz_arena.ss[head].len, 12u);
+  size_t kept = 0;
+  for (size_t i = 0; i < small; i++) kept += p[i] == 0xAB;
+  HZ_EXPECT_EQ(kept, small);
+  memset(p, 0xCD, big - 100);
+  HZ_TEST_CENSUS();
+  hz_free(p);
   HZ_TEST_CENSUS();
 }
