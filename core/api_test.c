@@ -154,12 +154,14 @@ HZ_TEST(realloc_within_a_class_stays_in_place) {
 
 HZ_TEST(realloc_to_the_usable_size_stays_in_place_for_every_kind_of_block) {
   /* Small, large, multi-SuperSlab, and over-aligned large blocks whose usable size is
-   * below the large threshold (a page of a SuperSlab-aligned extent). */
+   * below the large threshold (a page of a SuperSlab-aligned extent), of 0 bytes too. */
   void *blocks[] = {hz_malloc(100), hz_malloc(300000), hz_malloc(5 << 20),
-                    hz_memalign(4 << 20, 100), hz_memalign(2 << 20, 70000)};
+                    hz_memalign(4 << 20, 100), hz_memalign(2 << 20, 70000),
+                    hz_memalign(2 << 20, 0)};
   for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++) {
     HZ_REQUIRE(blocks[i]);
     size_t u = hz_usable_size(blocks[i]);
+    HZ_EXPECT(u > 0); /* even for 0 bytes asked: realloc(p, 0) would free p */
     HZ_EXPECT(hz_realloc(blocks[i], u) == blocks[i]);
     HZ_EXPECT_EQ(hz_usable_size(blocks[i]), u);
     hz_free(blocks[i]);

@@ -12,6 +12,9 @@
 
 void *hz_large_alloc(size_t size, size_t align, bool zero) {
   if (size > HZ_ARENA_SIZE || align > HZ_ARENA_SIZE / 2) return NULL;
+  /* An over-aligned request of 0 bytes still gets a page: a live block's usable size is
+   * never 0 (0 is what a bad pointer gets, and realloc(p, usable_size(p)) would free p). */
+  if (size == 0) size = 1;
   uint32_t n = (uint32_t)((size + HZ_SUPERSLAB_SIZE - 1) >> HZ_SUPERSLAB_SHIFT);
   if (HZ_BUG(HZ_BUG_LARGE_ROUND_DOWN, (size & (HZ_SUPERSLAB_SIZE - 1)) != 0))
     n = (uint32_t)(size >> HZ_SUPERSLAB_SHIFT);

@@ -85,9 +85,10 @@ size_t hzf_expected_usable(size_t size, size_t align, bool *large) {
       for (unsigned k = (unsigned)cls; k < hz_size_class_count(); k++)
         if (hz_size_class_size(k) % align == 0) return hz_size_class_size(k);
   }
-  /* Large: the request rounded up to pages (the extent behind it is whole SuperSlabs). */
+  /* Large: the request rounded up to pages (the extent behind it is whole SuperSlabs);
+   * an over-aligned request of 0 bytes gets one page, never a usable size of 0. */
   *large = true;
-  return (size + 4095) & ~(size_t)4095;
+  return size ? (size + 4095) & ~(size_t)4095 : 4096;
 }
 
 /* Block ids (and the fill bytes drawn from them) restart with every input, so an input

@@ -37,6 +37,8 @@ static int hzf__decommit(void *p, size_t size) {
 static hz_page_source_t hzf__source;
 
 int hzf_oom_install(void) {
+  /* Installed already (the property engine installs it before the executor does). */
+  if (hz_os_pages() == &hzf__source) return 0;
   hzf__source = hz_os_mmap_source;
   hzf__source.commit = hzf__commit;
   hzf__source.decommit = hzf__decommit;

@@ -19,8 +19,9 @@ typedef enum {
   HZF_OOM_DISARM,    /* refuse nothing */
 } hzf_oom_mode_t;
 
-/* Installs the page source; must run before hz's first allocation. Returns 0, or -1
- * when hz already fixed its page source (then nothing can be injected). */
+/* Installs the page source; must run before hz's first allocation. Returns 0 (also when
+ * it is installed already), or -1 when hz already fixed another page source (then
+ * nothing can be injected). */
 int hzf_oom_install(void);
 /* Arms a mode with n >= 1. Replaces whatever was armed. */
 void hzf_oom_arm(hzf_oom_mode_t mode, unsigned n);
