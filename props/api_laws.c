@@ -21,7 +21,8 @@
 enum { LAWS_NOISE = 1 << 16 };
 static unsigned char laws__noise[2 * LAWS_NOISE];
 
-static const unsigned char *laws__pattern_at(size_t i, unsigned tag, size_t *run) {
+/* The pattern's bytes from offset i on: LAWS_NOISE of them are contiguous. */
+static const unsigned char *laws__pattern_at(size_t i, unsigned tag) {
   if (!laws__noise[0]) {
     uint64_t x = 0x9e3779b97f4a7c15ull;
     for (size_t k = 0; k < LAWS_NOISE; k++) {
@@ -29,17 +30,13 @@ static const unsigned char *laws__pattern_at(size_t i, unsigned tag, size_t *run
       laws__noise[k] = laws__noise[k + LAWS_NOISE] = (unsigned char)(x | 1);
     }
   }
-  size_t start = (i + (size_t)tag * 4099u) % LAWS_NOISE;
-  *run = LAWS_NOISE;
-  return laws__noise + start;
+  return laws__noise + (i + (size_t)tag * 4099u) % LAWS_NOISE;
 }
 
 static void laws__pattern(unsigned char *p, size_t from, size_t to, unsigned tag) {
   for (size_t i = from; i < to;) {
-    size_t run;
-    const unsigned char *src = laws__pattern_at(i, tag, &run);
-    size_t k = to - i < run ? to - i : run;
-    memcpy(p + i, src, k);
+    size_t k = to - i < LAWS_NOISE ? to - i : LAWS_NOISE;
+    memcpy(p + i, laws__pattern_at(i, tag), k);
     i += k;
   }
 }
@@ -47,9 +44,8 @@ static void laws__pattern(unsigned char *p, size_t from, size_t to, unsigned tag
 /* First offset in [0, n) not holding the pattern, or n. */
 static size_t laws__first_bad(const unsigned char *p, size_t n, unsigned tag) {
   for (size_t i = 0; i < n;) {
-    size_t run;
-    const unsigned char *src = laws__pattern_at(i, tag, &run);
-    size_t k = n - i < run ? n - i : run;
+    const unsigned char *src = laws__pattern_at(i, tag);
+    size_t k = n - i < LAWS_NOISE ? n - i : LAWS_NOISE;
     if (memcmp(p + i, src, k) != 0) {
       while (p[i] == *src) i++, src++;
       return i;
@@ -357,7 +353,6 @@ static void differential(prop_t *p) {
     unsigned char *h = NULL, *g = NULL;
     int he = 0, ge = 0;
     size_t n = 0;
-    const char *what = "";
     if (kind == 1 && s[k].h) { /* free both; nothing observable but what follows */
       prop_step(p, "free(b%u)", k);
       hz_free(s[k].h);
@@ -401,50 +396,28 @@ static void differential(prop_t *p) {
       s[k].n = n;
       continue;
     }
-    /* A new block: malloc, calloc or realloc(NULL, n). */
+    /* A new block: malloc, calloc or realloc(NULL, n) (malloc by another name). */
     hz_free(s[k].h);
     __libc_free(s[k].g);
     s[k].h = s[k].g = NULL;
-    size_t a = 0;
+    size_t a = kind == 3 ? (size_t)prop_below(p, 64, "nmemb") : 0;
+    n = prop_size(p, "size");
+    if (kind == 3 && n <= (8u << 20) && a * n > (16u << 20)) a = 1;
+    const char *what = kind == 3 ? "calloc" : kind == 4 ? "realloc(NULL)" : "malloc";
+    if (kind == 3) prop_step(p, "b%u = calloc(%zu, %zu)", k, a, n);
+    else if (kind == 4) prop_step(p, "b%u = realloc(NULL, %zu)", k, n);
+    else prop_step(p, "b%u = malloc(%zu)", k, n);
+    errno = 0;
+    h = kind == 3 ? hz_calloc(a, n) : kind == 4 ? hz_realloc(NULL, n) : hz_malloc(n);
+    he = errno;
+    errno = 0;
+    g = kind == 3 ? __libc_calloc(a, n) : kind == 4 ? __libc_realloc(NULL, n) : __libc_malloc(n);
+    ge = errno;
+    prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
     if (kind == 3) {
-      size_t nmemb = (size_t)prop_below(p, 64, "nmemb");
-      n = prop_size(p, "size");
-      if (n <= (8u << 20) && nmemb * n > (16u << 20)) nmemb = 1;
-      prop_step(p, "b%u = calloc(%zu, %zu)", k, nmemb, n);
-      errno = 0;
-      h = hz_calloc(nmemb, n);
-      he = errno;
-      errno = 0;
-      g = __libc_calloc(nmemb, n);
-      ge = errno;
-      what = "calloc";
-      a = nmemb;
-      prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
-      n = (nmemb && n <= SIZE_MAX / nmemb) ? nmemb * n : 0;
+      n = (a && n <= SIZE_MAX / a) ? a * n : 0;
       if (h && g && memcmp(h, g, n) != 0)
-        prop_fail(p, "contents", "calloc(%zu, ...) memory differs (hz not zero?)", nmemb);
-    } else if (kind == 4) { /* realloc(NULL, n): malloc by another name */
-      n = prop_size(p, "size");
-      prop_step(p, "b%u = realloc(NULL, %zu)", k, n);
-      errno = 0;
-      h = hz_realloc(NULL, n);
-      he = errno;
-      errno = 0;
-      g = __libc_realloc(NULL, n);
-      ge = errno;
-      what = "realloc(NULL)";
-      prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
-    } else {
-      n = prop_size(p, "size");
-      prop_step(p, "b%u = malloc(%zu)", k, n);
-      errno = 0;
-      h = hz_malloc(n);
-      he = errno;
-      errno = 0;
-      g = __libc_malloc(n);
-      ge = errno;
-      what = "malloc";
-      prop_result(p, "-> hz %s, glibc %s", h ? "a block" : "NULL", g ? "a block" : "NULL");
+        prop_fail(p, "contents", "calloc(%zu, ...) memory differs (hz not zero?)", a);
     }
     if (!h != !g || (!h && he != ge)) {
       if (h) hz_free(h);

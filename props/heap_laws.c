@@ -33,7 +33,7 @@ static unsigned laws__nprofiles(void) {
 static size_t laws__program(prop_t *p, unsigned max_ops, const hzf_profile_t **prof, uint8_t *in,
                             hzf_program_t *prog) {
   *prof = hzf_profiles[prop_below(p, laws__nprofiles(), "profile")];
-  size_t n = prop_ops(p, *prof, max_ops, in);
+  size_t n = prop_ops(p, max_ops, in);
   hzf_decode(*prof, in, n, prog);
   for (unsigned i = 0; i < prog->nops; i++) {
     char d[200];
@@ -488,29 +488,27 @@ static void misuse_contained(prop_t *p) {
       allowed = HZF_BIT(HZ_FAULT_DOUBLE_FREE) | HZF_BIT(HZ_FAULT_NOT_ALLOCATED);
       break;
   }
-  {
-    prop_step(p, "%s of a %s (b%u%+td)", ops[op], kinds[kind], i, bad - b[i]);
-    hzf_faults_t *f = hzf_faults();
-    memset(f, 0, sizeof *f);
-    errno = 0;
-    if (op == 0) {
-      hz_free(bad);
-    } else if (op == 1) {
-      void *r = hz_realloc(bad, 32);
-      int err = errno;
-      if (r && r != bad) hz_free(r);
-      PROP_CHECK(p, r == NULL && err == EINVAL, "realloc-result",
-                 "realloc of a %s returned %p (errno %d), not NULL with EINVAL", kinds[kind], r, err);
-    } else {
-      size_t u = hz_usable_size(bad);
-      PROP_CHECK(p, u == 0, "usable-result", "malloc_usable_size of a %s returned %zu, not 0",
-                 kinds[kind], u);
-    }
-    PROP_CHECK(p, f->count == 1, "reported", "%s of a %s: %u misuse reports, expected one", ops[op],
-               kinds[kind], f->count);
-    PROP_CHECK(p, (allowed >> f->kind) & 1, "fault-kind", "%s of a %s was reported as %s",
-               ops[op], kinds[kind], hz_fault_name(f->kind));
+  prop_step(p, "%s of a %s (b%u%+td)", ops[op], kinds[kind], i, bad - b[i]);
+  hzf_faults_t *f = hzf_faults();
+  memset(f, 0, sizeof *f);
+  errno = 0;
+  if (op == 0) {
+    hz_free(bad);
+  } else if (op == 1) {
+    void *r = hz_realloc(bad, 32);
+    int err = errno;
+    if (r && r != bad) hz_free(r);
+    PROP_CHECK(p, r == NULL && err == EINVAL, "realloc-result",
+               "realloc of a %s returned %p (errno %d), not NULL with EINVAL", kinds[kind], r, err);
+  } else {
+    size_t u = hz_usable_size(bad);
+    PROP_CHECK(p, u == 0, "usable-result", "malloc_usable_size of a %s returned %zu, not 0",
+               kinds[kind], u);
   }
+  PROP_CHECK(p, f->count == 1, "reported", "%s of a %s: %u misuse reports, expected one", ops[op],
+             kinds[kind], f->count);
+  PROP_CHECK(p, (allowed >> f->kind) & 1, "fault-kind", "%s of a %s was reported as %s",
+             ops[op], kinds[kind], hz_fault_name(f->kind));
   hz_violation_t v;
   PROP_CHECK(p, hz_heap_check(&v, NULL) == 0, "heap-check", "after the misuse: %s (%s)", v.message,
              v.invariant);
@@ -574,7 +572,7 @@ static void thread_exit(prop_t *p) {
     hz_census_t k;
     hz_violation_t v;
     PROP_CHECK(p, hz_heap_check(&v, &k) == 0, "heap-check", "after the thread exited: %s", v.message);
-    mapped[r] = (k.superslabs_slab + k.superslabs_large) * (uint64_t)HZ_SUPERSLAB_SIZE;
+    mapped[r] = laws__mapped(&k);
     for (unsigned i = 0; i < e.n; i++) {
       PROP_CHECK(p, e.b[i], "null", "malloc(%zu) returned NULL in the exiting thread", e.size[i]);
       hz_ptr_info_t info = hz_classify(e.b[i]);

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz/hzf_ops.h"
+
 typedef struct {
   uint32_t start, len;
 } prop_block_t;
@@ -159,8 +161,7 @@ bool prop_more(prop_t *p, unsigned count, unsigned max) {
   return prop_draw(p, 1, "more") % 16 != 0;
 }
 
-size_t prop_ops(prop_t *p, const hzf_profile_t *profile, unsigned max_ops, uint8_t *out) {
-  (void)profile;
+size_t prop_ops(prop_t *p, unsigned max_ops, uint8_t *out) {
   size_t n = 0;
   out[n++] = (uint8_t)prop_draw(p, 1, "threads");
   for (unsigned i = 0; prop_more(p, i, max_ops); i++) {
@@ -283,7 +284,7 @@ static void prop__run_here(const prop_def_t *def, const uint8_t *b, size_t n, bo
   prop__sh->done = 1;
 }
 
-static unsigned prop__child_timeout = 20; /* seconds a case may take in a child: "hang" */
+enum { prop__child_timeout = 20 }; /* seconds a case may take in a child: "hang" */
 
 /* Runs the case in a forked child and classifies how it ended. quiet: the child's output
  * goes nowhere (shrink candidates). Returns whether the case failed. */
@@ -320,7 +321,7 @@ static bool prop__run_child(const prop_def_t *def, const uint8_t *b, size_t n, b
   sh->failed = 1;
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
     snprintf(sh->kind, sizeof sh->kind, "hang");
-    snprintf(sh->msg, sizeof sh->msg, "the case ran longer than %u s", prop__child_timeout);
+    snprintf(sh->msg, sizeof sh->msg, "the case ran longer than %d s", prop__child_timeout);
   } else if (WIFSIGNALED(status)) {
     snprintf(sh->kind, sizeof sh->kind, "crash:%s", sigabbrev_np(WTERMSIG(status))
                                                          ? sigabbrev_np(WTERMSIG(status))
@@ -474,8 +475,8 @@ static void prop__shrink(prop_shrink_t *s) {
         if (prop__try_delete(s, from, to)) progress = true;
       }
     }
-    /* The tail past the last draw, and then each draw lowered: to zero, else by bisection
-     * on its value (a draw reduces its value modulo its range, so lower is simpler). */
+    /* Each draw lowered: to zero, else by bisection on its value (a draw reduces its
+     * value modulo its range, so lower is simpler). */
     for (unsigned i = 0; i < s->nblocks; i++) {
       uint64_t v = prop__value(s, i);
       if (v == 0) continue;
@@ -880,7 +881,7 @@ int prop_main(int argc, char **argv, const prop_def_t *const *defs, const char *
         fprintf(stderr, "prop: %s '%s' is not a 64-bit seed (decimal, or hex as 0x...)\n", a, v);
         return 2;
       }
-      if (a[2] == 's') seed = x, have_seed = true;
+      if (strcmp(a, "--seed") == 0) seed = x, have_seed = true;
       else run_seed = x, have_run_seed = true;
     } else if (strcmp(a, "--time") == 0 || strcmp(a, "--shrink-time") == 0) {
       char *end = NULL;
@@ -889,9 +890,12 @@ int prop_main(int argc, char **argv, const prop_def_t *const *defs, const char *
         fprintf(stderr, "prop: %s '%s' is not a number of seconds\n", a, v);
         return 2;
       }
-      if (a[2] == 't') time_limit = d;
-      else o.shrink_time = d;
-      if (a[2] == 's' && ntail + 2 < 8) tail[ntail++] = (char *)a, tail[ntail++] = (char *)v;
+      if (strcmp(a, "--time") == 0) {
+        time_limit = d;
+      } else {
+        o.shrink_time = d;
+        if (ntail + 2 < 8) tail[ntail++] = (char *)a, tail[ntail++] = (char *)v;
+      }
     } else if (strcmp(a, "--replay") == 0) {
       if (nreplays < 64) replays[nreplays++] = v;
     } else if (strcmp(a, "--save") == 0) {

@@ -31,8 +31,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fuzz/hzf_ops.h"
-
 typedef struct prop_s prop_t;
 typedef void (*prop_fn_t)(prop_t *p);
 
@@ -68,10 +66,11 @@ size_t prop_align(prop_t *p, const char *label);
 /* A list element follows: false ends the list (a zero byte, the simplest, ends it). At
  * most `max` elements: call with the count drawn so far. */
 bool prop_more(prop_t *p, unsigned count, unsigned max);
-/* An op program for `profile` through the fuzz targets' decoder: a thread-count byte,
- * then up to max_ops ops, each a prop_more and the op's 5 bytes. Writes the encoded
- * input to out (at least 1 + 5 * max_ops bytes) and returns its length. */
-size_t prop_ops(prop_t *p, const hzf_profile_t *profile, unsigned max_ops, uint8_t *out);
+/* An op program in the fuzz targets' encoding (fuzz/hzf_ops.h; any profile decodes it):
+ * a thread-count byte, then up to max_ops ops, each a prop_more and the op's 5 bytes.
+ * Writes the encoded input to out (at least 1 + 5 * max_ops bytes) and returns its
+ * length. */
+size_t prop_ops(prop_t *p, unsigned max_ops, uint8_t *out);
 
 /* ---- what the property did and what broke ----------------------------------------- */
 /* One step of the case as a reader should see it ("realloc(#0, 17) -> #0 in place").

@@ -97,15 +97,10 @@ static unsigned char *shim__alloc(prop_t *p, unsigned fn, size_t *size_out) {
       break;
     }
     case 4:
-      b = prop_align(p, "align");
-      r = hzshim_memalign(b, n);
-      k = hzf_oracle(HZF_FN_MEMALIGN, b, n);
-      align = k.align;
-      break;
     case 5:
       b = prop_align(p, "align");
-      r = hzshim_aligned_alloc(b, n);
-      k = hzf_oracle(HZF_FN_ALIGNED_ALLOC, b, n);
+      r = fn == 4 ? hzshim_memalign(b, n) : hzshim_aligned_alloc(b, n);
+      k = hzf_oracle(fn == 4 ? HZF_FN_MEMALIGN : HZF_FN_ALIGNED_ALLOC, b, n);
       align = k.align;
       break;
     case 6: {
@@ -140,9 +135,10 @@ static unsigned char *shim__alloc(prop_t *p, unsigned fn, size_t *size_out) {
       break;
   }
   if (fn != 6) err = errno;
-  prop_result(p, "(nmemb %zu, align %zu) -> %s", a, b,
-              r ? (hz_classify(r).kind == HZ_PTR_FOREIGN ? "a foreign block" : "an hz block")
-                : "NULL");
+  if (prop_reporting(p)) /* hz_classify is not free: only for the report */
+    prop_result(p, "(nmemb %zu, align %zu) -> %s", a, b,
+                r ? (hz_classify(r).kind == HZ_PTR_FOREIGN ? "a foreign block" : "an hz block")
+                  : "NULL");
   if (prop_failed(p)) return NULL;
   if (known && k.must_fail) {
     if (r) {
