@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz/hzf_input.h"
 #include "fuzz/hzf_ops.h"
 
 typedef struct {
@@ -862,6 +863,22 @@ int prop_main(int argc, char **argv, const prop_def_t *const *defs, const char *
     if (takes && !v) {
       fprintf(stderr, "prop: %s needs a value\n", a);
       return 2;
+    }
+    /* A path the user typed means the directory `bazel run` was run from. */
+    if (v && (strcmp(a, "--replay") == 0 || strcmp(a, "--save") == 0)) {
+      static char resolved[66][HZF_PATH_MAX]; /* at most 64 replays and a save */
+      static unsigned nresolved;
+      if (nresolved == 66) {
+        fprintf(stderr, "prop: too many paths (at most 64 --replay)\n");
+        return 2;
+      }
+      char *buf = resolved[nresolved++];
+      const char *path = hzf_user_path(v, buf, HZF_PATH_MAX);
+      if (!path) {
+        fprintf(stderr, "prop: %s %s: the path is too long\n", a, v);
+        return 2;
+      }
+      v = path;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       prop__usage(stdout, argv[0]);
