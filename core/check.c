@@ -13,12 +13,21 @@
 
 #define HZ_BITMAP_BYTES (HZ_SLAB_SIZE / 16 / 8) /* one bit per 16-byte slot of a slab */
 
+/* What the check learns about one slab. Valid only while stamp == the check's own: a
+ * slab's record is cleared when the check first touches it, so a check costs what the
+ * slab SuperSlabs hold, not the arena's span (which large blocks widen). */
+typedef struct {
+  uint32_t stamp;
+  uint32_t cached; /* blocks in thread caches */
+  uint32_t queued; /* blocks in the remote queue or a pending batch */
+  uint8_t bits[HZ_BITMAP_BYTES]; /* a bit per block seen on a free list */
+} hz__slab_scratch_t;
+
 typedef struct {
   hz_violation_t *out;
   hz_census_t census;
-  uint8_t *bits;     /* per slab: HZ_BITMAP_BYTES, a bit per block seen on a free list */
-  uint32_t *cached;  /* per slab: blocks in thread caches */
-  uint32_t *queued;  /* per slab: blocks in the remote queue */
+  hz__slab_scratch_t *slab; /* by slab index */
+  uint32_t now;             /* this check's stamp */
   uint32_t nslabs;
   uint32_t empty_superslabs; /* SuperSlabs whose every slab is pooled */
   uint32_t owned_by[HZ_MAX_THREADS];
@@ -38,11 +47,20 @@ __attribute__((format(printf, 4, 5))) static int hz__fail(hz__check_t *c, const 
   return 1;
 }
 
+/* Slab si's scratch entries, cleared on this check's first touch. */
+static hz__slab_scratch_t *hz__touch(hz__check_t *c, uint32_t si) {
+  hz__slab_scratch_t *r = &c->slab[si];
+  if (r->stamp != c->now) {
+    memset(r, 0, sizeof *r);
+    r->stamp = c->now;
+  }
+  return r;
+}
+
 /* Marks block b of slab s as seen on a free list; fails on a second sighting. */
 static int hz__mark(hz__check_t *c, const hz_slab_t *s, const void *b, const char *list) {
-  uint32_t si = hz_slab_index(b);
   uint32_t idx = (uint32_t)((const unsigned char *)b - hz_slab_start(s)) / hz_slab_block_size(s);
-  uint8_t *bm = c->bits + (size_t)si * HZ_BITMAP_BYTES;
+  uint8_t *bm = hz__touch(c, hz_slab_index(b))->bits;
   if (bm[idx >> 3] & (1u << (idx & 7)))
     return hz__fail(c, "a free block is in exactly one list", b, "block %p found again in %s",
                     b, list);
@@ -92,8 +110,11 @@ static int hz__check_slab(hz__check_t *c, hz_slab_t *s) {
   for (void *b = s->freelist; b; b = hz_link_get(b))
     if (hz__mark(c, s, b, "a freelist")) return 1;
   for (void *b = atomic_load(&s->remote); b; b = hz_link_get(b)) {
+    if (HZ_SECURE && hz_mark_get(b) != (hz_free_mark | HZ_MARK_QUEUED))
+      return hz__fail(c, "a block in a remote batch or queue carries the queued mark", b,
+                      "block %p in the queue of slab %p", b, (void *)hz_slab_start(s));
     if (hz__mark(c, s, b, "a remote queue")) return 1;
-    c->queued[si]++;
+    c->slab[si].queued++;
   }
   c->census.freelist_blocks += s->free_count;
   return 0;
@@ -167,10 +188,19 @@ static int hz__check_threads(hz__check_t *c) {
           return hz__fail(c, "a TLS SLL holds only carved block starts", b,
                           "block %p in thread %u", b, tid);
         if (hz__mark(c, s, b, "a TLS SLL")) return 1;
-        c->cached[hz_slab_index(b)]++;
+        c->slab[hz_slab_index(b)].cached++;
         c->census.cached_blocks++;
       }
     }
+    /* Pending remote batches: free blocks of other threads' slabs, still in `used`. */
+    for (unsigned i = 0; i < HZ_REMOTE_SLOTS; i++)
+      for (void *b = tc->pending[i].head; b; b = hz_link_get(b)) {
+        if (HZ_SECURE && hz_mark_get(b) != (hz_free_mark | HZ_MARK_QUEUED))
+          return hz__fail(c, "a block in a remote batch or queue carries the queued mark", b,
+                          "block %p in a batch of thread %u", b, tid);
+        if (hz__mark(c, tc->pending[i].slab, b, "a remote batch")) return 1;
+        c->slab[hz_slab_index(b)].queued++;
+      }
     if (lists != c->owned_by[tid])
       return hz__fail(c, "every slab a thread owns is on exactly one of its lists", tc,
                       "thread %u lists %u slabs, owns %u", tid, lists, c->owned_by[tid]);
@@ -183,11 +213,12 @@ static int hz__check_accounting(hz__check_t *c) {
   for (uint32_t si = 0; si < c->nslabs; si++) {
     hz_slab_t *s = hz_slab_meta_at(si);
     if (s->state < HZ_SLAB_ACTIVE) continue;
-    if (s->used < (uint64_t)c->cached[si] + c->queued[si])
+    const hz__slab_scratch_t *r = hz__touch(c, si);
+    if (s->used < (uint64_t)r->cached + r->queued)
       return hz__fail(c, "used >= cached + queued (used counts every block off the freelist)",
                       s, "slab %p used %u", (void *)hz_slab_start(s), s->used);
-    c->census.user_blocks += s->used - c->cached[si] - c->queued[si];
-    c->census.queued_blocks += c->queued[si];
+    c->census.user_blocks += s->used - r->cached - r->queued;
+    c->census.queued_blocks += r->queued;
   }
   return 0;
 }
@@ -262,21 +293,22 @@ static int hz__check_extents(hz__check_t *c) {
   return 0;
 }
 
-/* Zeroed scratch of at least `bytes`, kept between checks (the locks serialise them): a
- * fresh mapping per check cost a munmap, with its TLB shootdown, and its page faults on
- * every call, a quarter of a fuzzer's time. It only grows, with the heap. */
-static unsigned char *hz__scratch(size_t bytes) {
+/* Scratch of at least `bytes`, kept between checks (the locks serialise them): a fresh
+ * mapping per check cost a munmap, with its TLB shootdown, and its page faults on every
+ * call, a quarter of a fuzzer's time. It only grows, with the heap; a new mapping is zero,
+ * so every stamp in it is stale. */
+static unsigned char *hz__scratch(size_t bytes, uint32_t *stamp) {
   static unsigned char *mem;
   static size_t cap;
-  if (bytes > cap) {
+  if (bytes > cap || *stamp == UINT32_MAX) { /* (a wrapped stamp could match old records) */
     size_t want = (bytes + (1u << 20) - 1) & ~(size_t)((1u << 20) - 1);
     unsigned char *p = hz_os_pages()->map(want);
     if (!p) return NULL;
     if (mem) hz_os_pages()->unmap(mem, cap);
     mem = p, cap = want;
-    return mem; /* fresh from map: zero */
+    *stamp = 0;
   }
-  memset(mem, 0, bytes);
+  ++*stamp;
   return mem;
 }
 
@@ -291,14 +323,13 @@ int hz_heap_check(hz_violation_t *out, hz_census_t *census) {
   memset(&c, 0, sizeof c);
   c.out = out;
   c.nslabs = hz_arena.bump * (uint32_t)HZ_SLABS_PER_SUPERSLAB;
-  size_t bytes = (size_t)c.nslabs * (HZ_BITMAP_BYTES + 2 * sizeof(uint32_t)) + 1;
-  unsigned char *scratch = hz__scratch(bytes);
-  if (!scratch) {
+  static uint32_t stamp; /* the last check's; 0 is what a new scratch mapping holds */
+  size_t bytes = ((size_t)c.nslabs + 1) * sizeof(hz__slab_scratch_t);
+  c.slab = (hz__slab_scratch_t *)hz__scratch(bytes, &stamp);
+  c.now = stamp;
+  if (!c.slab) {
     bad = hz__fail(&c, "the check could map its scratch memory", NULL, "%zu bytes", bytes);
   } else {
-    c.bits = scratch;
-    c.cached = (uint32_t *)(scratch + (size_t)c.nslabs * HZ_BITMAP_BYTES);
-    c.queued = c.cached + c.nslabs;
     bad = hz__check_superslabs(&c) || hz__check_extents(&c) || hz__check_threads(&c) ||
           hz__check_accounting(&c) || hz__check_lists(&c);
   }

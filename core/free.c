@@ -21,6 +21,9 @@ static bool hz__confirm_free(hz_slab_t *s, const void *b, uint32_t owner, bool a
   /* Another thread's slab, or an abandoned one an adopter may be taking: its lists can
    * change under us, so trust the 64-bit random marker. */
   if (owner != hz_tc.tid && !all_threads) return true;
+  /* Queued: only a remote free sets this mark and only its collection clears it, and
+   * the block may wait in any thread's pending batch, which no other thread may walk. */
+  if (hz_mark_get(b) == (hz_free_mark | HZ_MARK_QUEUED)) return true;
   hz_tcache_t *tc = owner == hz_tc.tid ? &hz_tc : hz_thread_lookup(owner);
   if (tc && hz_sll_contains(&tc->sll[s->cls], b)) return true;
   if (hz_slab_freelist_contains(s, b)) return true;
@@ -130,7 +133,7 @@ void hz_free_slow(void *p) {
   if (w.owner != tc->tid &&
       !HZ_BUG(HZ_BUG_REMOTE_OWN_SLL,
               tc->tid != HZ_TID_NONE && tc->sll[w.cls].count < tc->sll[w.cls].max)) {
-    hz_remote_free(w.slab, p, w.cls);
+    hz_remote_free(tc, w.slab, p, w.cls);
     return;
   }
   /* Ours, and the fast path declined: the list is at its bound (or the marker was a

@@ -85,7 +85,7 @@ typedef struct {
 typedef struct {
   uint64_t user_blocks;    /* slab blocks held by the program: sum(used - cached - queued) */
   uint64_t cached_blocks;  /* in thread caches (TLS SLLs) */
-  uint64_t queued_blocks;  /* in remote-free queues */
+  uint64_t queued_blocks;  /* in remote-free queues and threads' pending batches */
   uint64_t freelist_blocks;
   uint64_t large_blocks, large_bytes;
   uint64_t slabs_owned, slabs_abandoned, slabs_pooled;

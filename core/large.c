@@ -46,7 +46,10 @@ void hz_large_free(void *p) {
   uint32_t idx = hz_ss_index(p);
   HZ_ASSERT(HZ_LOAD(&hz_arena.ss[idx].kind) == HZ_SS_LARGE && hz_arena.ss[idx].head == idx);
   hz_superslab_t *h = &hz_arena.ss[idx];
-  hz_poison(p, (size_t)h->len << HZ_SUPERSLAB_SHIFT);
+  /* Exactly what this block unpoisoned: the allocation and every resize keep
+   * [p, usable) addressable, and leave the rest of the extent as they found it.
+   * Poisoning the whole extent wrote up to 32 times the shadow of a 64 KiB block. */
+  hz_poison(p, hz_large_usable(p));
   /* Not the current size: a block shrunk in place may have been written further. */
   hz_extent_free(idx, true, h->large_touched);
   HZ_COUNT(large_frees);

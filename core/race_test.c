@@ -1,5 +1,6 @@
 /* Race points (config.h HZ_RACE_POINTS): in a fuzzing build the remote push calls the
- * race hook between its link and its CAS, and a free landed there is not lost; a build
+ * race hook between its link and its CAS, and a free landed there is not lost, whether
+ * it is pushed alone (a thread with no cache) or published with a batch; a build
  * without race points refuses the hook. Built three ways (BUILD.bazel): with race points,
  * with race points and the seeded CAS_NO_RELINK bug (the raced block is lost, which is
  * what bugzoo's mt_fuzzer must see), and without race points. */
@@ -18,7 +19,9 @@ static void free_at_race_point(hz_race_point_t where, void *obj) {
   calls++;
   void *q = armed;
   armed = NULL;
-  if (q) hz_free(q); /* a second remote free of the same slab, inside the first one's */
+  if (!q) return;
+  hz_free(q); /* a second remote free of the same slab, inside the first one's */
+  hz_thread_flush(); /* a registered thread batches it: publish, so its push lands here */
 }
 
 static void *remote_free(void *p) {
@@ -50,6 +53,36 @@ HZ_TEST(a_free_landed_between_link_and_cas_is_not_lost) {
     /* CAS_NO_RELINK: p's retry kept the link it made before q was pushed, so the queue
      * skips q, which the census then counts as held by the program. */
     HZ_EXPECT_EQ(hz_seed_bug_info().triggered, 1);
+    HZ_EXPECT_EQ(after.user_blocks, before.user_blocks - 1);
+    HZ_EXPECT_EQ(after.queued_blocks, before.queued_blocks + 1);
+  }
+}
+
+static void *remote_free_batched(void *p) {
+  hz_free(hz_malloc(16)); /* registered: the free waits in this thread's batch */
+  hz_free(p);
+  hz_thread_flush(); /* publishing the batch reaches the race point */
+  return NULL;
+}
+
+HZ_TEST(a_batch_published_between_another_batchs_link_and_cas_is_not_lost) {
+  if (!hz_set_race_hook(free_at_race_point)) return;
+  void *p = hz_malloc(64), *q = hz_malloc(64);
+  HZ_REQUIRE(p && q && hz_slab_of(p) == hz_slab_of(q));
+  hz_census_t before = HZ_TEST_CENSUS();
+  armed = q;
+  calls = 0;
+  pthread_t t;
+  HZ_REQUIRE(pthread_create(&t, NULL, remote_free_batched, p) == 0);
+  pthread_join(t, NULL);
+  hz_set_race_hook(NULL);
+  HZ_EXPECT(armed == NULL);
+  HZ_EXPECT(calls >= 3);
+  hz_census_t after = HZ_TEST_CENSUS();
+  if (HZ_SEED_BUG == HZ_BUG_NONE) {
+    HZ_EXPECT_EQ(after.user_blocks, before.user_blocks - 2);
+    HZ_EXPECT_EQ(after.queued_blocks, before.queued_blocks + 2);
+  } else {
     HZ_EXPECT_EQ(after.user_blocks, before.user_blocks - 1);
     HZ_EXPECT_EQ(after.queued_blocks, before.queued_blocks + 1);
   }

@@ -68,17 +68,21 @@ bool hz_slab_remote_push(hz_slab_t *s, void *head, void *tail) {
   return old == NULL;
 }
 
-uint32_t hz_slab_collect(hz_slab_t *s) {
+uint32_t hz_slab_collect_take(hz_slab_t *s, uint32_t want, void **head, void **tail,
+                              uint32_t *taken) {
+  *taken = 0;
   if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) return 0;
   void *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
   unsigned char *base = hz_slab_start(s);
-  uint32_t n = 0;
+  void *h = NULL, *t = NULL;
+  uint32_t n = 0, kept = 0;
   while (b) {
     /* Every queued block counts in `used` and is a carved block start, so anything
-     * else is a stray link into user data: stop rather than corrupt the freelist. */
+     * else is a stray link into user data: stop rather than corrupt the freelist. The
+     * blocks kept for the caller stay in `used`, so used - kept bounds the walk. */
     uint32_t off = (uint32_t)((unsigned char *)b - base);
     uint32_t idx = hz_class_index(s->cls, off);
-    if (!HZ_CHECK(s->used > 0 && (unsigned char *)b >= base && off < HZ_SLAB_SIZE &&
+    if (!HZ_CHECK(s->used > kept && (unsigned char *)b >= base && off < HZ_SLAB_SIZE &&
                       idx * hz_slab_block_size(s) == off && idx < HZ_LOAD(&s->carved),
                   HZ_FAULT_CORRUPTION, HZ_OP_INTERNAL, b, "remote queue links outside its blocks"))
       break;
@@ -91,10 +95,22 @@ uint32_t hz_slab_collect(hz_slab_t *s) {
       break;
     if (HZ_SECURE) hz_mark_set(b, hz_free_mark);
     void *next = hz_link_get(b);
-    hz_slab_put(s, b);
+    if (kept < want) {
+      /* Straight to the caller's cache: one pass over blocks another core wrote,
+       * instead of onto the freelist and off it again. */
+      if (t) hz_link_set(t, b);
+      else h = b;
+      t = b;
+      kept++;
+    } else {
+      hz_slab_put(s, b);
+    }
     b = next;
     n++;
   }
+  if (t) hz_link_set(t, NULL);
+  if (head) *head = h, *tail = t;
+  *taken = kept;
   if (n) HZ_COUNT(remote_collects);
   return n;
 }

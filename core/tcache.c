@@ -7,7 +7,7 @@
 #include "core/tcache.h"
 
 HZ_TLS hz_tcache_t hz_tc = {.tid = HZ_TID_NONE};
-_Atomic uint64_t hz_remote_hint[HZ_MAX_THREADS];
+hz_remote_hint_t hz_remote_hint[HZ_MAX_THREADS];
 
 static void hz__list_push(hz_slab_list_t *l, hz_slab_t *s, uint8_t which) {
   s->prev = NULL;
@@ -45,15 +45,17 @@ void hz_tcache_init(hz_tcache_t *tc, uint32_t tid) {
     tc->partial[c] = tc->full[c] = (hz_slab_list_t){NULL, 0};
   }
   tc->exiting = 0;
-  atomic_store_explicit(&hz_remote_hint[tid], 0, memory_order_relaxed);
+  tc->npending = 0;
+  for (unsigned i = 0; i < HZ_REMOTE_SLOTS; i++) tc->pending[i] = (hz_remote_batch_t){0};
+  atomic_store_explicit(&hz_remote_hint[tid].bits, 0, memory_order_relaxed);
   tc->tid = tid; /* last: the free fast path keys on it */
 }
 
 /* Full slabs whose queue went non-empty since the last look get their remote frees. */
 static void hz__collect_full(hz_tcache_t *tc, unsigned cls) {
   uint64_t bit = (uint64_t)1 << cls;
-  if (!(HZ_LOAD(&hz_remote_hint[tc->tid]) & bit)) return;
-  atomic_fetch_and_explicit(&hz_remote_hint[tc->tid], ~bit, memory_order_acquire);
+  if (!(HZ_LOAD(&hz_remote_hint[tc->tid].bits) & bit)) return;
+  atomic_fetch_and_explicit(&hz_remote_hint[tc->tid].bits, ~bit, memory_order_acquire);
   for (hz_slab_t *s = tc->full[cls].head, *next; s; s = next) {
     next = s->next;
     if (hz_slab_collect(s)) {
@@ -100,7 +102,15 @@ bool hz_tcache_refill(hz_tcache_t *tc, unsigned cls) {
         HZ_ASSERT_EXPENSIVE(hz_slab_validate(s) == NULL);
         return true;
       }
-      if (hz_slab_collect(s)) continue;
+      uint32_t taken;
+      if (hz_slab_collect_take(s, want, &head, &tail, &taken)) {
+        if (taken) {
+          hz_sll_splice(l, head, tail, taken);
+          HZ_ASSERT_EXPENSIVE(hz_slab_validate(s) == NULL);
+          return true;
+        }
+        continue;
+      }
       tc->active[cls] = NULL;
       hz__file(tc, s);
     }
@@ -178,9 +188,43 @@ static void hz__reclaim_abandoned(hz_tcache_t *tc, unsigned cls) {
   }
 }
 
+void hz_tcache_push_remote(hz_slab_t *s, void *head, void *tail) {
+  bool was_empty = hz_slab_remote_push(s, head, tail);
+  uint32_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+  /* Abandoned: no owner will collect, so this batch may have emptied it for good. Takes
+   * the pool lock, but only for frees into slabs of threads that exited. */
+  if (owner == 0) hz_pool_reclaim(s);
+  /* The queue was empty: tell the owner, who only scans full slabs with a hint set. */
+  else if (was_empty && owner < HZ_MAX_THREADS)
+    atomic_fetch_or_explicit(&hz_remote_hint[owner].bits, (uint64_t)1 << s->cls,
+                             memory_order_release);
+}
+
+void hz_tcache_publish(hz_tcache_t *tc, hz_remote_batch_t *q) {
+  HZ_ASSERT(q->slab && q->count > 0);
+  hz_slab_t *s = q->slab;
+  void *head = q->head, *tail = q->tail;
+  /* Emptied before the push: a step landed at the push's race point may free into this
+   * thread's batches again. */
+  if (!HZ_BUG(HZ_BUG_BATCH_TWICE, q->count >= q->limit)) {
+    *q = (hz_remote_batch_t){0};
+    tc->npending--;
+  }
+  hz_tcache_push_remote(s, head, tail);
+}
+
 void hz_tcache_flush(hz_tcache_t *tc) {
   if (tc->tid == HZ_TID_NONE) return;
-  atomic_store_explicit(&hz_remote_hint[tc->tid], 0, memory_order_relaxed);
+  for (unsigned i = 0; tc->npending > 0 && i < HZ_REMOTE_SLOTS; i++) {
+    if (!tc->pending[i].slab) continue;
+    if (HZ_BUG(HZ_BUG_BATCH_EXIT_LOST, tc->exiting != 0)) {
+      tc->pending[i] = (hz_remote_batch_t){0};
+      tc->npending--;
+    } else {
+      hz_tcache_publish(tc, &tc->pending[i]);
+    }
+  }
+  atomic_store_explicit(&hz_remote_hint[tc->tid].bits, 0, memory_order_relaxed);
   for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) {
     if (!HZ_BUG(HZ_BUG_EXIT_KEEPS_SLL, tc->exiting && tc->sll[c].count > 0))
       hz_tcache_drain(tc, c, UINT32_MAX);
@@ -223,7 +267,30 @@ static const char *hz__validate_list(const hz_tcache_t *tc, const hz_slab_list_t
   return n == l->count ? NULL : "slab list shorter than its count";
 }
 
+/* The pending batches: each chain as long as its count, of blocks of its slab. */
+static const char *hz__validate_pending(const hz_tcache_t *tc) {
+  uint32_t nonempty = 0;
+  for (unsigned i = 0; i < HZ_REMOTE_SLOTS; i++) {
+    const hz_remote_batch_t *q = &tc->pending[i];
+    if (!q->slab) {
+      if (q->count || q->head || q->tail) return "an empty remote batch has no blocks";
+      continue;
+    }
+    nonempty++;
+    if (q->count == 0 || q->count > q->limit) return "a remote batch holds 1..limit blocks";
+    uint32_t n = 0;
+    const void *last = NULL;
+    for (const void *b = q->head; b; last = b, b = hz_link_get(b))
+      if (++n > q->count || hz_slab_index(b) != hz_slab_index(hz_slab_start(q->slab)))
+        return "a remote batch chains count blocks of its slab";
+    if (n != q->count || last != q->tail) return "a remote batch chains count blocks of its slab";
+  }
+  return nonempty == tc->npending ? NULL : "npending == the number of non-empty remote batches";
+}
+
 const char *hz_tcache_validate(const hz_tcache_t *tc) {
+  const char *pending = hz__validate_pending(tc);
+  if (pending) return pending;
   for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) {
     const char *why = hz_sll_validate(&tc->sll[c]);
     if (!why && tc->sll[c].count > tc->sll[c].max) why = "sll.count <= sll.max";

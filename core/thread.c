@@ -130,7 +130,7 @@ int hz_debug_reset(void) {
   hz_pool_reset();
   for (uint32_t tid = 0; tid < hz__threads.next_tid; tid++) {
     hz__threads.caches[tid] = NULL;
-    atomic_store_explicit(&hz_remote_hint[tid], 0, memory_order_relaxed);
+    atomic_store_explicit(&hz_remote_hint[tid].bits, 0, memory_order_relaxed);
   }
   hz__threads.nfree = 0;
   hz__threads.next_tid = 1;

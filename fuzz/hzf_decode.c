@@ -80,6 +80,8 @@ int hzf_size_freed(unsigned mode, unsigned arg) {
   return (mode & 3) == 0 && (arg >> 14) == 3 ? (int)(arg & 3) : -1;
 }
 
+int hzf_exit_is_real(unsigned sel) { return (sel & 7) == 0; }
+
 unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
 unsigned hzf_calloc_burst_of(unsigned pick) { return (pick & 0x80) ? 2u << ((pick >> 4) & 7) : 1u; }
 
@@ -211,6 +213,9 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       snprintf(buf, n, "class %u cache %s", o->pick % nc, level[sel & 3]);
       break;
     }
+    case HZF_EXIT:
+      snprintf(buf, n, "%s", hzf_exit_is_real(sel) ? "pthread exit" : "detach");
+      break;
     case HZF_FORK:
       snprintf(buf, n, "the child frees every %u%s parent block, allocates %u x %s", 1 + sel % 4u,
                sel % 4u == 0 ? "st" : sel % 4u == 1 ? "nd" : sel % 4u == 2 ? "rd" : "th",

@@ -38,7 +38,8 @@ typedef enum {
   HZF_SLL_SPLICE,  /* internal: take k blocks off a TLS SLL, maybe reverse, splice back */
   HZF_SLL_DRAIN,   /* internal: hz_tcache_drain of one class */
   HZF_FLUSH,       /* hz_thread_flush */
-  HZF_EXIT,        /* the thread exits (its slabs are abandoned) and a new one replaces it */
+  HZF_EXIT,        /* the thread exits (its slabs are abandoned) and a new one replaces it:
+                    * a pthread exit one time in eight, else hz_thread_detach */
   HZF_REUSE,       /* free a whole class (or everything), flush every thread: slabs go EMPTY */
   HZF_FOREIGN,     /* free/realloc/usable_size of memory hz never gave out */
   HZF_INTERIOR,    /* free/realloc/usable_size of an interior or misaligned address */
@@ -117,6 +118,9 @@ int hzf_size_freed(unsigned mode, unsigned arg);
  * free of another live block of the same slab, landed between the link and the CAS
  * (core race point HZ_RACE_REMOTE_PUSH). */
 static inline int hzf_free_races(unsigned arg) { return (arg & 7) == 7; }
+/* Is an exit op a real pthread exit (sel & 7 == 0), or hz_thread_detach, which runs
+ * hz's same thread-exit path on a thread that goes on? */
+int hzf_exit_is_real(unsigned sel);
 /* Burst length of malloc and free: 1, or 2..256 when sel bit 2 is set. */
 unsigned hzf_burst_of(unsigned sel);
 /* Burst length of calloc, from its pick byte: 1, or 2..256 when bit 7 is set. */

@@ -276,7 +276,11 @@ static void hzf__race_hook(hz_race_point_t where, void *obj) {
   void *q = hzf__race_block;
   if (!q) return;
   hzf__race_block = NULL;
-  hz_free(q); /* its own remote push reaches the race point again, with nothing armed */
+  hz_free(q);
+  /* A remote free waits in this thread's batch for its slab: the flush publishes it, so
+   * its push lands inside the push that reached this point, as another thread's would
+   * (reaching the race point again, with nothing armed). */
+  hz_thread_flush();
 }
 
 void hzf_race_install(void) { hz_set_race_hook(hzf__race_hook); }
@@ -305,6 +309,8 @@ static void hzf__free(hzf_ctx_t *c) {
     if (mate >= 0 && !hzf_model_verify(c, (unsigned)mate, "before free")) break;
     hzf__race_block = mate >= 0 ? c->m->b[mate].p : NULL;
     hz_free(p);
+    /* A remote free is published with its batch, and only then reaches the race point. */
+    if (hzf__race_block) hz_thread_flush();
     void *raced = mate >= 0 && !hzf__race_block ? c->m->b[mate].p : NULL;
     hzf__race_block = NULL;
     if (!hzf_expect_no_fault(c, "free")) return;

@@ -41,6 +41,8 @@ BUGZOO_BUGS = {
     "CALLOC_DIRTY": ["alloc", "realloc"],
     "PLAIN_COUNTER": ["mt"],
     "WHERE_UNINIT": ["ptag", "alloc"],
+    "BATCH_EXIT_LOST": ["mt"],
+    "BATCH_TWICE": ["mt"],
 }
 
 # Bugs only one sanitizer sees, and the sanitizer their builds pin instead of ASan+UBSan:

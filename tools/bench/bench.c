@@ -6,7 +6,9 @@
  * LCG (s = s * 1664525 + 1013904223, seed 0x12345678) picks a slot, which is freed if
  * occupied and otherwise gets a new block; each malloc and each free is one op. The
  * slot is (s >> 16) % 400 (the high bits: the low bits of this LCG have short periods);
- * the size of a new block comes from the high bits of one more LCG step.
+ * the size of a new block comes from the high bits of one more LCG step. The hand-off
+ * workloads (producer-consumer, server, false-sharing, bursty) have shapes of their own,
+ * described above their run_ functions, with the same LCG and seeds.
  *
  * Prints one line: "ops=<n> seconds=<s> mops=<millions per second> hwm_kib=<peak RSS>
  * malloc=<library>". The peak RSS is VmHWM, which exec resets, unlike the ru_maxrss a
@@ -16,6 +18,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +28,7 @@
 
 #define SLOTS 400
 #define SEED 0x12345678u
-#define MAX_THREADS 2
+#define MAX_THREADS 4 /* server: an acceptor and three workers */
 
 static uint32_t lcg(uint32_t s) { return s * 1664525u + 1013904223u; }
 
@@ -79,7 +82,17 @@ static size_t draw_size(const dist_t *d, uint32_t r) {
 
 /* ---- workloads ---------------------------------------------------------------------- */
 
-typedef enum { W_SLOTS, W_REMOTE, W_REALLOC, W_LARGE_CHURN, W_LARGE_REALLOC } kind_t;
+typedef enum {
+  W_SLOTS,
+  W_REMOTE,
+  W_REALLOC,
+  W_LARGE_CHURN,
+  W_LARGE_REALLOC,
+  W_PRODUCER_CONSUMER,
+  W_SERVER,
+  W_FALSE_SHARING,
+  W_BURSTY,
+} kind_t;
 
 typedef struct {
   kind_t kind;
@@ -89,7 +102,8 @@ typedef struct {
   uint64_t iters; /* per thread */
 } workload_t;
 
-/* Single-producer single-consumer ring: thread t hands blocks to thread t + 1. */
+/* Single-producer single-consumer ring: thread t hands blocks to thread t + 1 (in server,
+ * rings[w] carries the acceptor's requests to worker w). */
 #define RING 4096
 typedef struct {
   _Atomic uint64_t head __attribute__((aligned(64))); /* consumer */
@@ -323,6 +337,332 @@ static uint64_t run_large_realloc(int tid) {
   return ops;
 }
 
+/* ---- hand-off workloads ------------------------------------------------------------ */
+
+/* In these the thread that allocates a block is often not the one that frees it, as in
+ * programs built around queues. A block handed over carries a stamp, checked by the
+ * thread that frees it. */
+#define STAMP_MAX 32768u /* the largest block any of them stamps */
+#define SERVER_WORKERS 3
+#define SERVER_REPLY_MAX 4 /* blocks in one response */
+/* A request costs about 7 ops (its malloc and free, and 1-4 response blocks), so server
+ * takes --iters / SERVER_ITERS_DIVISOR requests: about 2.3 ops per iteration, near the
+ * 2 of the other multithreaded workloads. */
+#define SERVER_ITERS_DIVISOR 3u
+#define BURST_MIN 100
+#define BURST_MAX 5000
+#define BURST_HANDOFF_PCT 25
+#define FS_WRITES 1000u /* byte stores to each object in false-sharing */
+#define FS_LAG 16       /* objects each false-sharing thread hands over ahead of need */
+
+/* false-sharing does about a microsecond of writes per iteration, so it runs --iters /
+ * FS_ITERS_DIVISOR iterations per thread: 1,000,000 at the default 20,000,000, about a
+ * second under glibc on the 2-core machine of docs/BENCHMARKS.md. */
+#define FS_ITERS_DIVISOR 20u
+
+/* The run ends at a failed malloc: nothing here is meant to run out of memory. */
+static unsigned char *xmalloc(size_t n) {
+  unsigned char *p = malloc(n);
+  if (!p) {
+    fprintf(stderr, "bench: malloc(%zu) failed\n", n);
+    exit(1);
+  }
+  return p;
+}
+
+/* A size from d. draw_size reads two LCG steps; both are used up here, so the next draw
+ * does not reuse the second. */
+static uint32_t next_size(const dist_t *d, uint32_t *s) {
+  *s = lcg(*s);
+  size_t n = draw_size(d, *s);
+  *s = lcg(*s);
+  return (uint32_t)n;
+}
+
+/* Marks a block of n >= 8 bytes for the thread that will free it: n in its first four
+ * bytes, and a byte that depends on n in its last, so a block shorter than asked for, or
+ * written over by another thread, is caught when the stamp is checked. */
+static void stamp(unsigned char *p, uint32_t n) {
+  memcpy(p, &n, sizeof n);
+  p[n - 1] = (unsigned char)(n ^ 0xA5u);
+}
+
+/* The size stamp() recorded in p; a block whose stamp does not hold fails the run. */
+static uint32_t check_stamp(const unsigned char *p) {
+  uint32_t n;
+  memcpy(&n, p, sizeof n);
+  if (n < 8 || n > STAMP_MAX || p[n - 1] != (unsigned char)(n ^ 0xA5u)) {
+    fprintf(stderr, "bench: a block does not hold what was written into it at its malloc\n");
+    exit(1);
+  }
+  return n;
+}
+
+/* The consuming end of a ring. It reads the producer's tail only when the blocks it saw
+ * last time are used up, and gives slots back every READER_GIVE_BACK blocks and when it
+ * runs out: the two shared cache lines move once per batch rather than once per block,
+ * so the hand-off costs little next to the allocator work it is there to cause, and a
+ * producer waiting on a full ring does not wait for a whole batch. */
+#define READER_GIVE_BACK 64
+typedef struct {
+  ring_t *ring;
+  uint64_t head, tail;
+} reader_t;
+
+/* The oldest block waiting, or NULL if there is none. */
+static void *reader_pop(reader_t *rd) {
+  if (rd->head == rd->tail) {
+    rd->tail = atomic_load_explicit(&rd->ring->tail, memory_order_acquire);
+    if (rd->head == rd->tail) return NULL;
+  }
+  void *p = rd->ring->slot[rd->head % RING];
+  rd->head++;
+  if (rd->head % READER_GIVE_BACK == 0 || rd->head == rd->tail)
+    atomic_store_explicit(&rd->ring->head, rd->head, memory_order_release);
+  return p;
+}
+
+/* Frees every block waiting for the reader, checking each one's stamp; returns how many. */
+static uint64_t free_waiting(reader_t *in) {
+  uint64_t n = 0;
+  for (unsigned char *p; (p = reader_pop(in)) != NULL; n++) {
+    check_stamp(p);
+    free(p);
+  }
+  return n;
+}
+
+/* Waiting on the other end of a ring: a few more looks, then the CPU to whoever wants it,
+ * since a workload may have more threads than the machine has cores (server has 4). */
+static void backoff(unsigned *spins) {
+  if (++*spins > 32) sched_yield();
+}
+
+/* Hands p to the consumer of `out`, waiting while the ring is full. If `in` is not NULL
+ * it is the caller's own incoming ring, whose blocks it frees meanwhile, so that two
+ * threads feeding each other cannot both wait on full rings; returns how many it freed.
+ * The wait never frees p: every block handed over is freed by the consumer. */
+static uint64_t push_wait(ring_t *out, void *p, reader_t *in) {
+  uint64_t freed = 0;
+  unsigned spins = 0;
+  while (!ring_push(out, p)) {
+    uint64_t n = in ? free_waiting(in) : 0;
+    freed += n;
+    if (!n) backoff(&spins);
+  }
+  return freed;
+}
+
+/* Two threads, one direction: thread 0 only allocates (small-uniform sizes, 16-2048 B),
+ * stamps each block and hands it to thread 1 through the ring, waiting while the ring is
+ * full; thread 1 only checks and frees, so every free is a remote one and the memory
+ * must travel back to where the producer allocates. --iters blocks in all; each malloc
+ * and each free is one op, counted by the thread that makes it. */
+static uint64_t run_producer_consumer(int tid) {
+  uint64_t ops = 0;
+  if (tid == 0) {
+    uint32_t s = SEED;
+    for (uint64_t i = 0; i < W.iters; i++) {
+      uint32_t n = next_size(&W.dist, &s);
+      unsigned char *p = xmalloc(n);
+      stamp(p, n);
+      push_wait(&rings[1], p, NULL);
+      ops++;
+    }
+    return ops;
+  }
+  reader_t in = {&rings[1], 0, 0};
+  unsigned spins = 0;
+  while (ops < W.iters) {
+    uint64_t n = free_waiting(&in);
+    if (n) spins = 0;
+    else backoff(&spins);
+    ops += n;
+  }
+  return ops;
+}
+
+/* Four threads, the acceptor/worker split of a server. Thread 0, the acceptor, allocates
+ * a buffer per request ("app" sizes clipped to 64-4096 B), stamps it and hands it to the
+ * workers, threads 1-3, in turn, each through its own ring, waiting while that ring is
+ * full. A worker checks the request, builds a response of 1-4 blocks (the LCG; small-app
+ * sizes, 16-2048 B) and stamps each, then frees the request and checks and frees the
+ * response. The acceptor takes --iters / SERVER_ITERS_DIVISOR requests, so each worker
+ * serves a third of those; each malloc and each free is one op, counted by the thread that
+ * makes it. */
+static uint64_t run_server(int tid) {
+  uint32_t s = SEED + (uint32_t)tid * 0x9E3779B9u;
+  uint64_t ops = 0;
+  uint64_t requests = W.iters / SERVER_ITERS_DIVISOR ? W.iters / SERVER_ITERS_DIVISOR : 1;
+  if (tid == 0) {
+    for (uint64_t i = 0; i < requests; i++) {
+      uint32_t n = next_size(&W.dist, &s);
+      unsigned char *req = xmalloc(n);
+      stamp(req, n);
+      push_wait(&rings[1 + i % SERVER_WORKERS], req, NULL);
+      ops++;
+    }
+    return ops;
+  }
+  dist_t reply = make_dist((range_t){16, 2048}, 1);
+  reader_t in = {&rings[tid], 0, 0};
+  /* Requests i with i % SERVER_WORKERS == tid - 1 come here. */
+  uint64_t todo = requests / SERVER_WORKERS + ((uint64_t)(tid - 1) < requests % SERVER_WORKERS);
+  unsigned spins = 0;
+  while (todo) {
+    unsigned char *req = reader_pop(&in);
+    if (!req) {
+      backoff(&spins);
+      continue;
+    }
+    spins = 0;
+    check_stamp(req);
+    unsigned char *resp[SERVER_REPLY_MAX];
+    s = lcg(s);
+    unsigned nresp = 1 + (s >> 16) % SERVER_REPLY_MAX;
+    for (unsigned k = 0; k < nresp; k++) {
+      uint32_t n = next_size(&reply, &s);
+      resp[k] = xmalloc(n);
+      stamp(resp[k], n);
+      ops++;
+    }
+    free(req);
+    ops++;
+    for (unsigned k = 0; k < nresp; k++) {
+      check_stamp(resp[k]);
+      free(resp[k]);
+      ops++;
+    }
+    todo--;
+  }
+  return ops;
+}
+
+/* Writes the n bytes of p over and over, FS_WRITES byte stores in all (each one emitted:
+ * volatile), as a thread updating a small object hard would, then checks that the last n
+ * stores are what p holds. */
+static void hammer(unsigned char *p, uint32_t n) {
+  volatile unsigned char *b = p;
+  uint32_t j = 0;
+  for (uint32_t k = 0; k < FS_WRITES; k++) {
+    b[j] = (unsigned char)k;
+    if (++j == n) j = 0;
+  }
+  /* Store k went to byte k % n; the last n stores are k = FS_WRITES - n ... FS_WRITES - 1. */
+  j = (FS_WRITES - n) % n;
+  for (uint32_t k = FS_WRITES - n; k < FS_WRITES; k++) {
+    if (b[j] != (unsigned char)k) {
+      fprintf(stderr, "bench: an object changed under the thread writing it\n");
+      exit(1);
+    }
+    if (++j == n) j = 0;
+  }
+}
+
+/* Two threads, each --iters / FS_ITERS_DIVISOR iterations. An iteration takes one small
+ * object (8-64 B uniform): on even iterations the thread's own malloc, on odd ones an
+ * object the other thread allocated, stamped and handed over through the ring (each
+ * thread hands the other one per odd iteration, FS_LAG ahead, so neither waits on the
+ * other's every step). The thread writes the object FS_WRITES times over (hammer), then
+ * frees it. The writes dominate the time: an allocator that puts objects two threads are
+ * writing into one cache line makes the cores take turns owning the line, directly (two
+ * threads' blocks side by side) or through the hand-over (a block freed by the thread
+ * that did not allocate it, reused next to the other thread's). Each malloc and each free
+ * is one op. */
+static uint64_t run_false_sharing(int tid) {
+  uint32_t s = SEED + (uint32_t)tid * 0x9E3779B9u;
+  uint64_t ops = 0, iters = W.iters / FS_ITERS_DIVISOR ? W.iters / FS_ITERS_DIVISOR : 1;
+  uint64_t give = iters / 2, given = 0; /* the other thread takes one per odd iteration */
+  ring_t *out = &rings[(tid + 1) % 2];
+  reader_t in = {&rings[tid], 0, 0};
+  for (uint64_t i = 0; i < iters; i++) {
+    /* For the other thread: FS_LAG objects before the first iteration, then one per odd
+     * iteration, until it has the `give` it takes. */
+    for (uint64_t m = i == 0 ? FS_LAG : (i & 1); m && given < give; m--, given++, ops++) {
+      uint32_t n = next_size(&W.dist, &s);
+      unsigned char *q = xmalloc(n);
+      stamp(q, n);
+      /* Never waits in practice: the ring holds at most about 4 * FS_LAG blocks. */
+      push_wait(out, q, NULL);
+    }
+    unsigned char *p;
+    uint32_t n;
+    if (i & 1) {
+      unsigned spins = 0;
+      while (!(p = reader_pop(&in))) backoff(&spins);
+      n = check_stamp(p);
+    } else {
+      n = next_size(&W.dist, &s);
+      p = xmalloc(n);
+      ops++;
+    }
+    hammer(p, n);
+    free(p);
+    ops++;
+  }
+  return ops;
+}
+
+/* Two threads, each running phases until it has spent --iters ops. A phase is a burst, a
+ * release and a quiet spell. The burst allocates K blocks (K uniform over 100-5000 from
+ * the LCG; "app" sizes, 16-32768 B) and stamps each. The release frees them in an order
+ * shuffled by the LCG, handing each to the other thread with probability 25%
+ * (BURST_HANDOFF_PCT) to free there. The quiet spell is K LCG steps and no allocator
+ * call: the work between bursts, which also lets the two threads' phases drift apart.
+ * Each thread frees what waits in its ring every 64 blocks of a burst or release and at
+ * the end of each phase. The budget counts a phase's 2K mallocs and frees wherever they
+ * are made; each malloc and each free is one op, counted by the thread that makes it. */
+static uint64_t run_bursty(int tid) {
+  unsigned char *burst[BURST_MAX];
+  uint32_t s = SEED + (uint32_t)tid * 0x9E3779B9u;
+  uint64_t ops = 0, spent = 0;
+  ring_t *out = &rings[(tid + 1) % 2];
+  reader_t in = {&rings[tid], 0, 0};
+  while (spent < W.iters) {
+    s = lcg(s);
+    uint32_t k = BURST_MIN + (s >> 16) % (BURST_MAX - BURST_MIN + 1);
+    if (2 * (uint64_t)k > W.iters - spent) k = (uint32_t)((W.iters - spent + 1) / 2);
+    for (uint32_t i = 0; i < k; i++) {
+      uint32_t n = next_size(&W.dist, &s);
+      burst[i] = xmalloc(n);
+      stamp(burst[i], n);
+      ops++;
+      if ((i & 63) == 63) ops += free_waiting(&in);
+    }
+    for (uint32_t i = k - 1; i > 0; i--) { /* Fisher-Yates */
+      s = lcg(s);
+      uint32_t j = (s >> 16) % (i + 1);
+      unsigned char *t = burst[i];
+      burst[i] = burst[j];
+      burst[j] = t;
+    }
+    for (uint32_t i = 0; i < k; i++) {
+      s = lcg(s);
+      if ((s >> 16) % 100 < BURST_HANDOFF_PCT) {
+        ops += push_wait(out, burst[i], &in);
+      } else {
+        check_stamp(burst[i]);
+        free(burst[i]);
+        ops++;
+      }
+      if ((i & 63) == 63) ops += free_waiting(&in);
+    }
+    spent += 2 * (uint64_t)k;
+    for (uint32_t i = 0; i < k; i++) s = lcg(s);
+    ops += free_waiting(&in);
+  }
+  /* Keep freeing what the other thread hands over until it has finished too. */
+  atomic_fetch_add(&threads_done, 1);
+  unsigned spins = 0;
+  while (atomic_load(&threads_done) < W.threads) {
+    uint64_t n = free_waiting(&in);
+    ops += n;
+    if (!n) backoff(&spins);
+  }
+  ops += free_waiting(&in);
+  return ops;
+}
+
 typedef struct {
   int tid;
   uint64_t ops;
@@ -335,6 +675,10 @@ static void *thread_main(void *p) {
     case W_REALLOC: a->ops = run_realloc(a->tid); break;
     case W_LARGE_CHURN: a->ops = run_large_churn(a->tid); break;
     case W_LARGE_REALLOC: a->ops = run_large_realloc(a->tid); break;
+    case W_PRODUCER_CONSUMER: a->ops = run_producer_consumer(a->tid); break;
+    case W_SERVER: a->ops = run_server(a->tid); break;
+    case W_FALSE_SHARING: a->ops = run_false_sharing(a->tid); break;
+    case W_BURSTY: a->ops = run_bursty(a->tid); break;
     default: a->ops = run_slots(a->tid); break;
   }
   return NULL;
@@ -365,15 +709,19 @@ static const char *const WORKLOADS[] = {
     "mixed-uniform",  "mixed-app",     "small-uniform-2t",   "small-app-2t",
     "medium-uniform-2t", "medium-app-2t", "mixed-uniform-2t", "mixed-app-2t",
     "remote-0",       "remote-50",     "remote-90",          "realloc",
-    "large-churn",    "large-realloc",
+    "large-churn",    "large-realloc", "producer-consumer",  "server",
+    "false-sharing",  "bursty",
 };
 #define NWORKLOADS (sizeof WORKLOADS / sizeof *WORKLOADS)
 
 static void usage(FILE *f) {
   fprintf(f, "usage: bench [--iters N] WORKLOAD\n  workloads:");
   for (size_t i = 0; i < NWORKLOADS; i++) fprintf(f, " %s", WORKLOADS[i]);
-  fprintf(f, "\n  --iters N   iterations per thread (default 20000000; the large-* workloads run"
-             " N / %u)\n", LARGE_ITERS_DIVISOR);
+  fprintf(f, "\n  --iters N   iterations per thread (default 20000000); the large-* workloads run"
+             " N / %u\n"
+             "              and false-sharing N / %u; producer-consumer hands over N blocks,\n"
+             "              server takes N / %u requests in all, bursty spends N ops per thread\n",
+          LARGE_ITERS_DIVISOR, FS_ITERS_DIVISOR, SERVER_ITERS_DIVISOR);
 }
 
 static int parse_workload(const char *name, workload_t *w) {
@@ -398,6 +746,31 @@ static int parse_workload(const char *name, workload_t *w) {
     w->kind = strcmp(name, "large-churn") == 0 ? W_LARGE_CHURN : W_LARGE_REALLOC;
     w->threads = 2;
     w->dist = make_dist(small, 0);
+    return 0;
+  }
+  if (strcmp(name, "producer-consumer") == 0) {
+    w->kind = W_PRODUCER_CONSUMER;
+    w->threads = 2;
+    w->dist = make_dist(small, 0);
+    return 0;
+  }
+  if (strcmp(name, "server") == 0) {
+    /* The requests' sizes; the workers draw their responses' from small-app. */
+    w->kind = W_SERVER;
+    w->threads = 1 + SERVER_WORKERS;
+    w->dist = make_dist((range_t){64, 4096}, 1);
+    return 0;
+  }
+  if (strcmp(name, "false-sharing") == 0) {
+    w->kind = W_FALSE_SHARING;
+    w->threads = 2;
+    w->dist = make_dist((range_t){8, 64}, 0);
+    return 0;
+  }
+  if (strcmp(name, "bursty") == 0) {
+    w->kind = W_BURSTY;
+    w->threads = 2;
+    w->dist = make_dist(mixed, 1);
     return 0;
   }
   if (strcmp(name, "realloc") == 0) {
