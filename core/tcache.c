@@ -215,15 +215,8 @@ void hz_tcache_publish(hz_tcache_t *tc, hz_remote_batch_t *q) {
 
 void hz_tcache_flush(hz_tcache_t *tc) {
   if (tc->tid == HZ_TID_NONE) return;
-  for (unsigned i = 0; tc->npending > 0 && i < HZ_REMOTE_SLOTS; i++) {
-    if (!tc->pending[i].slab) continue;
-    if (HZ_BUG(HZ_BUG_BATCH_EXIT_LOST, tc->exiting != 0)) {
-      tc->pending[i] = (hz_remote_batch_t){0};
-      tc->npending--;
-    } else {
-      hz_tcache_publish(tc, &tc->pending[i]);
-    }
-  }
+  for (unsigned i = 0; tc->npending > 0 && i < HZ_REMOTE_SLOTS; i++)
+    if (tc->pending[i].slab) hz_tcache_publish(tc, &tc->pending[i]);
   atomic_store_explicit(&hz_remote_hint[tc->tid].bits, 0, memory_order_relaxed);
   for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) {
     if (!HZ_BUG(HZ_BUG_EXIT_KEEPS_SLL, tc->exiting && tc->sll[c].count > 0))

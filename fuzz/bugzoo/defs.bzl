@@ -41,7 +41,6 @@ BUGZOO_BUGS = {
     "CALLOC_DIRTY": ["alloc", "realloc"],
     "PLAIN_COUNTER": ["mt"],
     "WHERE_UNINIT": ["ptag", "alloc"],
-    "BATCH_EXIT_LOST": ["mt"],
     "BATCH_TWICE": ["mt"],
 }
 
