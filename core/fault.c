@@ -29,6 +29,13 @@ bool hz_set_race_hook(hz_race_hook_t hook) {
   return true;
 }
 
+const char *hz_race_point_name(hz_race_point_t where) {
+  static const char *const names[HZ_RACE_POINT_COUNT] = {
+      "remote_push", "collect", "adopt", "abandon", "pool_take", "large_publish",
+  };
+  return (unsigned)where < HZ_RACE_POINT_COUNT ? names[where] : "unknown";
+}
+
 const char *hz_fault_name(hz_fault_kind_t kind) {
   static const char *const names[HZ_FAULT_KIND_COUNT] = {
       "none", "double free", "pointer not allocated", "foreign pointer",

@@ -112,11 +112,25 @@ int hz_debug_reset(void);
 void hz_thread_detach(void);
 
 /* ---- race points ---------------------------------------------------------------- */
-/* Where another thread's step can land inside a lock-free update (HZ_RACE_POINTS). */
+/* Where another thread's step can land inside a lock-free update (HZ_RACE_POINTS). At
+ * each the thread holds no allocator lock, so the hook may run another thread's step
+ * there and wait for it. `obj` is the slab (the large block for HZ_RACE_LARGE_PUBLISH). */
 typedef enum {
-  HZ_RACE_REMOTE_PUSH, /* a remote free linked its block to the queue head it loaded and is
-                        * about to CAS the queue head; `obj` is the slab */
+  HZ_RACE_REMOTE_PUSH,    /* a remote free linked its block to the queue head it loaded and
+                           * is about to CAS the queue head */
+  HZ_RACE_COLLECT,        /* the owner took its slab's remote queue with one exchange and
+                           * has not walked it yet: new frees start a new queue */
+  HZ_RACE_ADOPT,          /* a thread adopted an abandoned slab and has not collected it */
+  HZ_RACE_ABANDON,        /* an exiting thread gave up a slab's ownership and has not put it
+                           * on the abandoned list */
+  HZ_RACE_POOL_TAKE,      /* a refill took an empty slab from the pool and has not cut it
+                           * for its class */
+  HZ_RACE_LARGE_PUBLISH,  /* a large allocation has its extent and has not written the
+                           * block's header (size, touched bytes) */
+  HZ_RACE_POINT_COUNT
 } hz_race_point_t;
+/* "remote_push", ... for reports and traces. */
+const char *hz_race_point_name(hz_race_point_t where);
 typedef void (*hz_race_hook_t)(hz_race_point_t where, void *obj);
 /* Installs the hook every race point calls (NULL: none). Returns false, installing
  * nothing, in a build without race points. The hook runs on the racing thread, with no

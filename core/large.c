@@ -24,8 +24,11 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
   uint32_t idx = hz_extent_alloc(n, a, HZ_SS_LARGE, &dirty);
   if (idx == HZ_NO_EXTENT) return NULL;
   hz_superslab_t *h = &hz_arena.ss[idx];
-  h->large_size = size;
   void *p = hz_ss_addr(idx);
+  /* The extent is out of the free list, its header not written: other threads' large
+   * frees and allocations coalesce and split the neighbours meanwhile. */
+  hz_race_point(HZ_RACE_LARGE_PUBLISH, p);
+  h->large_size = size;
   h->large_touched = hz_large_usable(p);
   /* Old data of a reused extent may lie past this block's size; its free must not
    * record it clean. */

@@ -246,8 +246,10 @@ static void hz__trim(void) {
     hz_superslab_t *h = hz__oldest_dirty();
     if (!h) break;
     void *addr = hz_ss_addr((uint32_t)(h - hz_arena.ss));
-    if (HZ_SEED_BUG == HZ_BUG_LATE_DECOMMIT) {
-      /* One decommit can wait: the one before it is applied now, in time. */
+    if (HZ_BUG(HZ_BUG_LATE_DECOMMIT, true)) {
+      /* One decommit can wait: the one before it is applied now, in time. The extent is
+       * recorded clean while its data is still there, so this is a trigger too: the
+       * free-extent check sees it before any reuse does. */
       if (hz__deferred_decommit.bytes)
         hz_os_pages()->decommit(hz__deferred_decommit.addr, hz__deferred_decommit.bytes);
       hz__deferred_decommit.addr = addr;

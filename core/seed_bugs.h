@@ -37,7 +37,9 @@
   X(18, CALLOC_DIRTY, "calloc skips zeroing a block whose first word is zero")            \
   X(19, PLAIN_COUNTER, "the shared refill counter is bumped with a plain add, not atomically") \
   X(20, WHERE_UNINIT, "pointer classification starts from an uninitialised result")     \
-  X(21, BATCH_TWICE, "a full remote-free batch is published but stays in its slot")
+  X(21, BATCH_TWICE, "a full remote-free batch is published but stays in its slot")      \
+  X(22, BATCH_EXIT_LOST, "an exiting thread drops its unpublished remote-free batches")    \
+  X(23, RECLAIM_IN_TRANSIT, "a free into an ownerless slab reclaims it before it is listed")
 
 #define HZ__BUG_ENUM(id, name, what) HZ_BUG_##name = id,
 enum { HZ_BUG_NONE = 0, HZ_SEED_BUG_LIST(HZ__BUG_ENUM) HZ_BUG_COUNT };

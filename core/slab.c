@@ -63,7 +63,9 @@ bool hz_slab_remote_push(hz_slab_t *s, void *head, void *tail) {
     if (!HZ_BUG(HZ_BUG_CAS_NO_RELINK, retry)) hz_link_set(tail, old);
     retry = true;
     hz_race_point(HZ_RACE_REMOTE_PUSH, s); /* another free may move the head here */
-  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, head, memory_order_release,
+    /* Sequentially consistent, not only release: the owner load after it must not pass
+     * it (pool.c, hz_pool_abandon). On x86 the CAS is a full barrier either way. */
+  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, head, memory_order_seq_cst,
                                                   memory_order_relaxed));
   return old == NULL;
 }
@@ -73,6 +75,10 @@ uint32_t hz_slab_collect_take(hz_slab_t *s, uint32_t want, void **head, void **t
   *taken = 0;
   if (atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) return 0;
   void *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+  /* Only an owner's collect: the reclaim of an abandoned slab (owner 0) runs under the
+   * pool lock, where no other thread's step may be made to wait. */
+  if (HZ_RACE_POINTS && atomic_load_explicit(&s->owner, memory_order_relaxed) != 0)
+    hz_race_point(HZ_RACE_COLLECT, s);
   unsigned char *base = hz_slab_start(s);
   void *h = NULL, *t = NULL;
   uint32_t n = 0, kept = 0;

@@ -74,12 +74,16 @@ static hz_slab_t *hz__next_slab(hz_tcache_t *tc, unsigned cls) {
     return s;
   }
   while ((s = hz_pool_adopt(cls, tc->tid)) != NULL) {
+    hz_race_point(HZ_RACE_ADOPT, s);
     hz_slab_collect(s);
     if (s->free_count > 0 || HZ_LOAD(&s->carved) < s->capacity) return s;
     hz__file(tc, s); /* still full: keep it owned, its remote frees will come */
   }
   s = hz_pool_take();
-  if (s) hz_slab_init(s, cls, tc->tid);
+  if (s) {
+    hz_race_point(HZ_RACE_POOL_TAKE, s);
+    hz_slab_init(s, cls, tc->tid);
+  }
   return s;
 }
 
@@ -182,6 +186,7 @@ static void hz__collect_all(hz_tcache_t *tc, unsigned cls) {
 static void hz__reclaim_abandoned(hz_tcache_t *tc, unsigned cls) {
   hz_slab_t *s;
   while ((s = hz_pool_adopt(cls, tc->tid)) != NULL) {
+    hz_race_point(HZ_RACE_ADOPT, s);
     hz_slab_collect(s);
     if (s->used == 0) hz_pool_put(s);
     else hz__file(tc, s);
@@ -189,14 +194,19 @@ static void hz__reclaim_abandoned(hz_tcache_t *tc, unsigned cls) {
 }
 
 void hz_tcache_push_remote(hz_slab_t *s, void *head, void *tail) {
+  /* Read before the push: once the blocks are published the owner may collect them,
+   * pool the emptied slab, and another thread cut it for another class (TSan saw that
+   * write race with a read of `cls` made after the push). */
+  unsigned cls = s->cls;
   bool was_empty = hz_slab_remote_push(s, head, tail);
-  uint32_t owner = atomic_load_explicit(&s->owner, memory_order_acquire);
+  /* seq_cst: ordered after the push's CAS (hz_pool_abandon says why). */
+  uint32_t owner = atomic_load_explicit(&s->owner, memory_order_seq_cst);
   /* Abandoned: no owner will collect, so this batch may have emptied it for good. Takes
    * the pool lock, but only for frees into slabs of threads that exited. */
   if (owner == 0) hz_pool_reclaim(s);
   /* The queue was empty: tell the owner, who only scans full slabs with a hint set. */
   else if (was_empty && owner < HZ_MAX_THREADS)
-    atomic_fetch_or_explicit(&hz_remote_hint[owner].bits, (uint64_t)1 << s->cls,
+    atomic_fetch_or_explicit(&hz_remote_hint[owner].bits, (uint64_t)1 << cls,
                              memory_order_release);
 }
 
@@ -215,8 +225,15 @@ void hz_tcache_publish(hz_tcache_t *tc, hz_remote_batch_t *q) {
 
 void hz_tcache_flush(hz_tcache_t *tc) {
   if (tc->tid == HZ_TID_NONE) return;
-  for (unsigned i = 0; tc->npending > 0 && i < HZ_REMOTE_SLOTS; i++)
-    if (tc->pending[i].slab) hz_tcache_publish(tc, &tc->pending[i]);
+  for (unsigned i = 0; tc->npending > 0 && i < HZ_REMOTE_SLOTS; i++) {
+    if (!tc->pending[i].slab) continue;
+    if (HZ_BUG(HZ_BUG_BATCH_EXIT_LOST, tc->exiting != 0)) {
+      tc->pending[i] = (hz_remote_batch_t){0};
+      tc->npending--;
+    } else {
+      hz_tcache_publish(tc, &tc->pending[i]);
+    }
+  }
   atomic_store_explicit(&hz_remote_hint[tc->tid].bits, 0, memory_order_relaxed);
   for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) {
     if (!HZ_BUG(HZ_BUG_EXIT_KEEPS_SLL, tc->exiting && tc->sll[c].count > 0))

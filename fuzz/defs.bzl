@@ -77,6 +77,7 @@ HZF_HARNESS_SRCS = [
     "//fuzz:hzf_model.c",
     "//fuzz:hzf_oom.c",
     "//fuzz:hzf_oracle.c",
+    "//fuzz:hzf_race.c",
     "//fuzz:hzf_run_edge.c",
     "//fuzz:hzf_run_ops.c",
 ]

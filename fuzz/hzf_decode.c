@@ -13,17 +13,17 @@
  * EDGE OOM FILL FORK.
  * Each sums to at most 256, so every kind with a weight owns at least one k byte. */
 const hzf_profile_t hzf_profile_tls_sll = {
-    "tls_sll", {30, 0, 0, 6, 30, 4, 6, 16, 16, 12, 12, 6, 4, 6, 0, 2, 4, 2, 0, 3, 2, 2, 8, 0}, 1, 4};
+    "tls_sll", {30, 0, 0, 6, 30, 4, 6, 16, 16, 12, 12, 6, 4, 6, 0, 2, 4, 2, 0, 3, 2, 2, 8, 0, 3}, 1, 4};
 const hzf_profile_t hzf_profile_alloc = {
-    "alloc", {24, 6, 8, 12, 24, 6, 6, 4, 4, 2, 2, 4, 2, 3, 4, 4, 4, 3, 3, 2, 8, 5, 3, 1}, 1, 4};
+    "alloc", {24, 6, 8, 12, 24, 6, 6, 4, 4, 2, 2, 4, 2, 3, 4, 4, 4, 3, 3, 2, 8, 5, 3, 1, 3}, 1, 4};
 const hzf_profile_t hzf_profile_realloc = {
-    "realloc", {14, 4, 4, 40, 10, 8, 8, 0, 0, 0, 0, 2, 0, 2, 2, 4, 2, 2, 0, 2, 6, 5, 1, 0}, 1, 2};
+    "realloc", {14, 4, 4, 40, 10, 8, 8, 0, 0, 0, 0, 2, 0, 2, 2, 4, 2, 2, 0, 2, 6, 5, 1, 0, 2}, 1, 2};
 const hzf_profile_t hzf_profile_reuse = {
-    "reuse", {24, 2, 4, 6, 20, 4, 4, 2, 2, 0, 2, 6, 3, 14, 0, 2, 6, 10, 6, 3, 3, 3, 4, 1}, 1, 4};
+    "reuse", {24, 2, 4, 6, 20, 4, 4, 2, 2, 0, 2, 6, 3, 14, 0, 2, 6, 10, 6, 3, 3, 3, 4, 1, 4}, 1, 4};
 const hzf_profile_t hzf_profile_ptag = {
-    "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2, 6, 2, 2, 0}, 1, 3};
+    "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2, 6, 2, 2, 0, 2}, 1, 3};
 const hzf_profile_t hzf_profile_mt = {
-    "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2, 3, 3, 3, 2}, 2, 4};
+    "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2, 3, 3, 3, 2, 5}, 2, 4};
 
 const hzf_profile_t *const hzf_profiles[] = {
     &hzf_profile_tls_sll, &hzf_profile_alloc, &hzf_profile_realloc, &hzf_profile_reuse,
@@ -34,7 +34,7 @@ static const char *const hzf__kind_names[HZF_KIND_COUNT] = {
     "malloc",    "calloc",  "memalign", "realloc",  "free",        "usable",  "write",
     "sll_pop",   "sll_push", "sll_splice", "sll_drain", "flush",   "exit",    "reuse",
     "foreign",   "interior", "double_free", "stale",  "classify",  "check",
-    "edge",      "oom",      "fill",     "fork",
+    "edge",      "oom",      "fill",     "fork",    "race",
 };
 
 const char *hzf_kind_name(unsigned kind) {
@@ -121,6 +121,17 @@ static const char *hzf__size_text(unsigned sel, unsigned arg, unsigned divide, c
                           divide > 1 ? ")/n" : "");
   else snprintf(buf, n, "%zu B", hzf_size_of(sel, arg) / divide);
   return buf;
+}
+
+int hzf_race_point_of(unsigned sel) {
+  return (sel & 7) < HZ_RACE_POINT_COUNT ? (int)(sel & 7) : -1;
+}
+unsigned hzf_race_step_of(unsigned sel) { return (sel >> 3) % HZF_RACE_STEPS; }
+const char *hzf_race_step_name(unsigned sel) {
+  static const char *const names[HZF_RACE_STEPS] = {
+      "frees and publishes", "frees", "flushes", "frees and exits", "exits",
+      "allocates and frees"};
+  return names[hzf_race_step_of(sel)];
 }
 
 void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
@@ -221,6 +232,12 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
                sel % 4u == 0 ? "st" : sel % 4u == 1 ? "nd" : sel % 4u == 2 ? "rd" : "th",
                1 + o->pick % 32u, hzf__size_text(1, o->arg, 1, sz, sizeof sz));
       break;
+    case HZF_RACE: {
+      int point = hzf_race_point_of(sel);
+      snprintf(buf, n, "next op waits at %s while t%u %s", point < 0 ? "the first race point"
+               : hz_race_point_name((hz_race_point_t)point), o->thread, hzf_race_step_name(sel));
+      break;
+    }
     default: buf[0] = 0; break;
   }
 }

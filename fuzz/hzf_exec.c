@@ -29,13 +29,15 @@
 #include "fuzz/hzf_oom.h"
 
 enum { HZF_CMD_RUN, HZF_CMD_LIST, HZF_CMD_FLUSH, HZF_CMD_REUSE, HZF_CMD_RECARVE, HZF_CMD_DETACH,
-       HZF_CMD_EXIT };
+       HZF_CMD_EXIT, HZF_CMD_CALL };
 
 typedef struct {
   pthread_t th;
   sem_t go;
   unsigned slot;
   int cmd;
+  void (*fn)(void *); /* HZF_CMD_CALL */
+  void *arg;
   bool alive;
   unsigned list[HZF_MAX_OPS]; /* free mode: this thread's ops until the barrier */
   unsigned nlist;
@@ -50,6 +52,7 @@ typedef struct hzf_exec_s {
   pthread_mutex_t fail_lock;
   _Atomic bool failed;
   sem_t done;
+  sem_t nested; /* HZF_CMD_CALL: a worker's step run inside another worker's op */
   unsigned next; /* baton: the next op to run */
   unsigned check_every;
   bool check_all; /* HZF_CHECK=every: the full check after every op */
@@ -67,6 +70,7 @@ typedef struct hzf_exec_s {
 static hzf_exec_t hzf__ex = {.fail_lock = PTHREAD_MUTEX_INITIALIZER};
 static bool hzf__keep_heap; /* HZF_KEEP_HEAP: no hz_debug_reset between inputs */
 static hzf_worker_t hzf__workers[HZF_MAX_THREADS];
+static _Thread_local int hzf__slot = -1;
 
 /* Waits for a semaphore, spinning briefly first. A baton hand-over is a few
  * microseconds of work on the other side; sleeping in the kernel and being woken for
@@ -125,9 +129,9 @@ static const struct {
     {"heap-check", "hz_heap_check passes"},
     {"reset", "after an input's teardown the program holds no block and only the caller a cache"},
     {"free-extent-zero", "every byte of a free extent at or past its dirty prefix reads as zero"},
-    {"retention", "after every thread frees everything and flushes (every thread, twice: "
-                  "publish, then collect), no slab is owned or abandoned and no block is "
-                  "cached or queued"},
+    {"retention", "after every block is freed, every thread exits and one thread flushes "
+                  "(adopting what the exits abandoned), no slab is owned or abandoned and no "
+                  "block is cached or queued"},
     {"waste", "usable size <= the oracle's bound for the request (docs/INVARIANTS.md, waste)"},
     {"oom-errno", "an allocation that fails for want of memory returns NULL with errno ENOMEM"},
     {"out-param", "posix_memalign leaves *memptr untouched when it fails"},
@@ -174,6 +178,9 @@ bool hzf_failed(const hzf_ctx_t *c) { return atomic_load_explicit(&c->ex->failed
 bool hzf_checking(const hzf_ctx_t *c) { return !c->ex->opt.unchecked; }
 bool hzf_tracing(const hzf_ctx_t *c) { return c->ex->opt.trace != NULL; }
 bool hzf_free_running(const hzf_ctx_t *c) { return c->ex->opt.mode == HZF_MODE_FREE; }
+bool hzf_baton(const hzf_ctx_t *c) { return c->ex->opt.mode == HZF_MODE_BATON; }
+unsigned hzf_nthreads(const hzf_ctx_t *c) { return c->ex->prog.nthreads; }
+int hzf_worker_slot(void) { return hzf__slot; }
 
 void hzf_note(hzf_ctx_t *c, const char *fmt, ...) {
   if (!c->ex->opt.trace || c->note_len >= sizeof c->note - 1) return;
@@ -267,7 +274,9 @@ static bool hzf__executor_kind(unsigned kind) {
 static void hzf__run_one(hzf_exec_t *ex, unsigned i, unsigned slot, hzf_model_t *m, bool check) {
   hzf__progress(ex, i);
   hzf_ctx_t c = hzf__ctx(ex, i, slot, m);
+  hzf_race_begin(&c);
   hzf_op_run(&c);
+  hzf_race_end(&c);
   hzf__trace(&c);
   if (check && (hzf__due(ex, i) || c.check_now) && !ex->failed && !ex->opt.unchecked) {
     hzf_model_t *one = m;
@@ -279,9 +288,15 @@ static void hzf__run_one(hzf_exec_t *ex, unsigned i, unsigned slot, hzf_model_t 
 static void *hzf__worker_main(void *arg) {
   hzf_worker_t *w = arg;
   hzf_exec_t *ex = &hzf__ex;
+  hzf__slot = (int)w->slot;
   for (;;) {
     while (sem_wait(&w->go) != 0) {}
     if (w->cmd == HZF_CMD_EXIT) return NULL; /* hz's key destructor abandons our slabs */
+    if (w->cmd == HZF_CMD_CALL) {
+      w->fn(w->arg);
+      sem_post(&ex->nested);
+      continue;
+    }
     if (w->cmd == HZF_CMD_RUN) {
       unsigned i = ex->next;
       while (i < ex->prog.nops && !ex->failed && ex->prog.ops[i].thread == w->slot &&
@@ -329,6 +344,16 @@ static void hzf__call(hzf_exec_t *ex, unsigned slot, int cmd) {
   hzf__wait(&ex->done);
 }
 
+void hzf_exec_on(unsigned slot, void (*fn)(void *), void *arg) {
+  hzf_worker_t *w = &hzf__workers[slot];
+  if (!w->alive || (int)slot == hzf__slot) return;
+  w->fn = fn;
+  w->arg = arg;
+  w->cmd = HZF_CMD_CALL;
+  sem_post(&w->go);
+  hzf__wait(&hzf__ex.nested);
+}
+
 /* Thread exit and restart: the old thread's cache is flushed and its slabs abandoned by
  * hz's thread-exit hook; the new thread registers (reusing the id) on first use. */
 static void hzf__exit_restart(hzf_exec_t *ex, unsigned slot) {
@@ -362,6 +387,28 @@ static void hzf__flush_all(hzf_exec_t *ex) {
       hzf__call(ex, t, HZF_CMD_FLUSH);
 }
 
+/* The end of every input: each worker leaves hz through its thread-exit path (its
+ * cache drained, its pending remote batches published, its slabs collected and the
+ * non-empty ones abandoned), then this thread flushes, adopting whatever was abandoned.
+ * So every input ends with an exit of every thread in whatever state the ops left it,
+ * and the retention check after it sees what an exit loses or strands. */
+static void hzf__exit_all(hzf_exec_t *ex) {
+  if (ex->opt.mode == HZF_MODE_DIRECT) {
+    hzf__flush_all(ex);
+    return;
+  }
+  for (unsigned t = 0; t < ex->prog.nthreads && !ex->failed; t++)
+    hzf__call(ex, t, HZF_CMD_DETACH);
+  if (ex->failed) return;
+  hzf_ctx_t c = hzf__ctx(ex, ex->next, 0, &ex->model);
+  hzf_faults()->count = 0;
+  if (!hz_thread_cache()) {
+    hzf_fail(&c, "thread-cache", "a thread can register with hz", "no thread cache");
+    return;
+  }
+  hzf_op_flush(&c);
+}
+
 /* The ops the executor runs itself, because they involve every thread. */
 static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
   const hzf_op_t *o = &ex->prog.ops[i];
@@ -373,6 +420,7 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
   hzf_ctx_t c = hzf__ctx(ex, i, o->thread, models[0]);
   ex->next = i;
   hzf_faults()->count = 0;
+  hzf_race_begin(&c);
   if (o->kind == HZF_FORK) {
     /* One fork per input: each costs milliseconds (page tables copied, then a
      * copy-on-write fault for every page either side writes), a seventh of a long
@@ -409,6 +457,7 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
       hzf__call(ex, o->thread, HZF_CMD_RECARVE);
     }
   }
+  hzf_race_end(&c);
   if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);
   /* Exits, reuses and forks change the heap's structure (abandoned and pooled slabs,
    * locks taken and released): always
@@ -512,6 +561,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
    * (HZF_CHECK=every checks fully after every op, for replays). */
   ex->check_every = ex->prog.nops <= 32 || ex->check_all ? 1 : 16;
   hzf_oom_reset();
+  hzf_race_reset();
   hzf_model_reset(&ex->model);
   hzf_model_restart_ids();
   for (unsigned t = 0; t < HZF_MAX_THREADS; t++) hzf_model_reset(&ex->tmodel[t]);
@@ -531,6 +581,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     hzf_faults_install();
     hzf_race_install();
     sem_init(&ex->done, 0, 0);
+    sem_init(&ex->nested, 0, 0);
     for (unsigned t = 0; t < HZF_MAX_THREADS; t++) sem_init(&hzf__workers[t].go, 0, 0);
     pthread_t wd;
     if (pthread_create(&wd, NULL, hzf__watchdog, ex) == 0) pthread_detach(wd);
@@ -555,7 +606,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     for (unsigned t = 0; t < HZF_MAX_THREADS; t++) models[nm++] = &ex->tmodel[t];
     for (unsigned k = 0; k < nm; k++) hzf_free_everything(&c, models[k]);
     ex->next = ex->prog.nops;
-    hzf__flush_all(ex);
+    hzf__exit_all(ex);
     if (!ex->failed && !ex->opt.unchecked && hzf_model_check_all(&c, models, nm, false) &&
         hzf_model_check_free_extents(&c))
       hzf_model_check_empty(&c);

@@ -66,9 +66,15 @@ typedef struct {
   uint8_t fill, thread, large;
 } hzf_block_t;
 
+#define HZF_MAX_HELD 4u  /* blocks a racing thread holds out of b[] (hzf_race.c) */
+
 typedef struct {
   hzf_block_t b[HZF_MAX_LIVE];
   unsigned n, nlarge;
+  /* Live blocks taken out of b[] for a racing thread to free: no op picks them, but they
+   * are live, so "is this address live?" must still see them (hzf_model_live). */
+  hzf_block_t held[HZF_MAX_HELD];
+  unsigned nheld;
   uintptr_t grave[HZF_GRAVE];
   size_t grave_req[HZF_GRAVE]; /* the size each buried block was asked for */
   unsigned ngrave, grave_pos;
@@ -116,6 +122,8 @@ bool hzf_model_large_full(const hzf_model_t *m, size_t size, size_t align);
 int hzf_model_pick(const hzf_model_t *m, unsigned pick);
 /* Verifies block i's contents against its fill byte; false (and a failure) when damaged. */
 bool hzf_model_verify(hzf_ctx_t *c, unsigned i, const char *when);
+/* The same for a block held outside the model. */
+bool hzf_model_verify_block(hzf_ctx_t *c, const hzf_block_t *b, const char *when);
 /* Writes the block's fill byte over the bytes the model checks: all of a block up to
  * 8 KiB, else its first and last 4 KiB. */
 void hzf_model_fill(hzf_block_t *b);
@@ -124,8 +132,10 @@ void hzf_model_fill(hzf_block_t *b);
  * large block's windows are known too: a word of every page is sampled. Live blocks
  * never have fill 0. */
 size_t hzf_model_first_bad(const unsigned char *p, size_t req, uint8_t fill, size_t limit);
-/* Does [p, p+n) overlap a live block other than `except`? Its index or -1. */
+/* Does [p, p+n) overlap a live block of b[] other than `except`? Its index or -1. */
 int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except);
+/* Does [p, p+n) overlap a block a racing thread holds? Its held[] index or -1. */
+int hzf_model_held(const hzf_model_t *m, const void *p, size_t n);
 /* Records a freed (or moved) block of req bytes: stale-pointer ops aim at its address,
  * and a size of mode "freed" (hzf_size_freed) asks for its size again. */
 void hzf_model_bury(hzf_model_t *m, const void *p, size_t req);
@@ -135,7 +145,7 @@ size_t hzf_model_size(const hzf_model_t *m, unsigned mode, unsigned arg);
  * all checked bytes when `full`, else the first and last 64 bytes of each block. */
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full);
 
-/* Retention: after the teardown (every block freed, every thread flushed) the heap is
+/* Retention: after the teardown (every block freed, every thread exited, one flush) the heap is
  * back to its empty state: no slab owned or abandoned, no block cached or queued, at most
  * the one warm SuperSlab of pooled slabs. Memory that is free but kept where nothing will
  * reuse it shows up here and nowhere else. */
@@ -173,6 +183,13 @@ bool hzf_failed(const hzf_ctx_t *c);
 bool hzf_checking(const hzf_ctx_t *c);
 bool hzf_tracing(const hzf_ctx_t *c);
 bool hzf_free_running(const hzf_ctx_t *c);
+/* One thread at a time in hz (the baton mode), with worker threads to race. */
+bool hzf_baton(const hzf_ctx_t *c);
+unsigned hzf_nthreads(const hzf_ctx_t *c);
+/* The calling worker's thread slot, or -1 off the workers. */
+int hzf_worker_slot(void);
+/* Baton mode: runs fn(arg) on worker `slot` (parked, not the caller) and waits for it. */
+void hzf_exec_on(unsigned slot, void (*fn)(void *), void *arg);
 __attribute__((format(printf, 2, 3))) void hzf_note(hzf_ctx_t *c, const char *fmt, ...);
 /* Arena offset for traces, so a replay prints the same text in every process. */
 uintptr_t hzf_addr(const void *p);
@@ -213,8 +230,24 @@ void hzf_op_reuse_free(hzf_ctx_t *c);
 void hzf_op_recarve(hzf_ctx_t *c);
 /* Thread flush with its check (every SLL empty afterwards). */
 void hzf_op_flush(hzf_ctx_t *c);
-/* Installs the race hook that racing frees use (a no-op without race points). */
+
+/* ---- races at the core's race points (hzf_race.c) -------------------------------- */
+/* Installs the race hook (a no-op in a build without race points). */
 void hzf_race_install(void);
+/* The race op: arms the next op (sel & 7 the point, 6-7 the first reached; sel >> 3 the
+ * step; thread the racing thread; pick and arg & 7 the blocks it frees; arg >> 3 the
+ * size it allocates). */
+void hzf_op_race(hzf_ctx_t *c);
+/* Around every op (the executor calls them): the armed op's blocks leave the model
+ * before it runs and come back after it unless the race freed them. */
+void hzf_race_begin(hzf_ctx_t *c);
+void hzf_race_end(hzf_ctx_t *c);
+/* Before each input: nothing armed. */
+void hzf_race_reset(void);
+/* The racing free of a free op: when this thread's next remote push reaches its race
+ * point, the block is freed there (NULL disarms). */
+void hzf_race_inline(void *block);
+bool hzf_race_inline_fired(void);
 /* Teardown: frees every live block, checking each. */
 void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m);
 

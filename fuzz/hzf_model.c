@@ -72,7 +72,7 @@ bool hzf_expect_fault(hzf_ctx_t *c, unsigned allowed, hz_op_t op, const char *wh
 
 /* ---- the shadow heap ------------------------------------------------------------ */
 void hzf_model_reset(hzf_model_t *m) {
-  m->n = m->nlarge = 0;
+  m->n = m->nlarge = m->nheld = 0;
   m->ngrave = m->grave_pos = 0;
 }
 
@@ -167,6 +167,15 @@ HZF_NO_COVERAGE int hzf_model_overlap(const hzf_model_t *m, const void *p, size_
   return -1;
 }
 
+HZF_NO_COVERAGE int hzf_model_held(const hzf_model_t *m, const void *p, size_t n) {
+  uintptr_t a = (uintptr_t)p, e = a + n;
+  for (unsigned i = 0; i < m->nheld; i++) {
+    uintptr_t b = (uintptr_t)m->held[i].p, be = b + m->held[i].cap;
+    if (a < be && b < e) return (int)i;
+  }
+  return -1;
+}
+
 bool hzf_model_large_full(const hzf_model_t *m, size_t size, size_t align) {
   bool large;
   hzf_expected_usable(size, align, &large);
@@ -222,11 +231,12 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
                hzf_oracle_max_usable(req, align));
       return -1;
     }
-    int o = hzf_model_overlap(m, p, cap, -1);
-    if (o >= 0) {
+    int o = hzf_model_overlap(m, p, cap, -1), h = o < 0 ? hzf_model_held(m, p, cap) : -1;
+    if (o >= 0 || h >= 0) {
+      const hzf_block_t *x = o >= 0 ? &m->b[o] : &m->held[h];
       hzf_fail(c, "overlap", "a block disjoint from every live block",
                "+0x%zx (%zu B) overlaps block #%u at +0x%zx (%zu B)", (size_t)hzf_addr(p), cap,
-               m->b[o].id, (size_t)hzf_addr(m->b[o].p), m->b[o].cap);
+               x->id, (size_t)hzf_addr(x->p), x->cap);
       return -1;
     }
     if (zeroed) {
@@ -318,8 +328,11 @@ HZF_NO_COVERAGE size_t hzf_model_first_bad(const unsigned char *p, size_t req, u
 }
 
 bool hzf_model_verify(hzf_ctx_t *c, unsigned i, const char *when) {
+  return hzf_model_verify_block(c, &c->m->b[i], when);
+}
+
+bool hzf_model_verify_block(hzf_ctx_t *c, const hzf_block_t *b, const char *when) {
   if (!hzf_checking(c)) return true;
-  hzf_block_t *b = &c->m->b[i];
   size_t bad = hzf_model_first_bad(b->p, b->req, b->fill, b->req);
   if (bad == b->req) return true;
   hzf_fail(c, "contents", "every requested byte still holds the block's fill byte",

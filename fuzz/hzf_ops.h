@@ -53,6 +53,8 @@ typedef enum {
                       or the n-th decommit; or disarm */
   HZF_FILL,        /* set a class's TLS SLL to empty, its bound - 1, its bound, or one over */
   HZF_FORK,        /* fork with every thread parked: the child checks, allocates and frees */
+  HZF_RACE,        /* arm the next op: at a core race point another thread takes a step
+                      (frees, publishes, flushes, exits, allocates) while it waits */
   HZF_KIND_COUNT
 } hzf_kind_t;
 
@@ -121,6 +123,13 @@ static inline int hzf_free_races(unsigned arg) { return (arg & 7) == 7; }
 /* Is an exit op a real pthread exit (sel & 7 == 0), or hz_thread_detach, which runs
  * hz's same thread-exit path on a thread that goes on? */
 int hzf_exit_is_real(unsigned sel);
+/* A race op's fields: the point its next op waits at (sel & 7; -1, from 6 and 7, is
+ * the first point reached), and the step the racing thread takes there (sel >> 3, one of
+ * HZF_RACE_STEPS, named for traces). */
+int hzf_race_point_of(unsigned sel);
+#define HZF_RACE_STEPS 6u
+unsigned hzf_race_step_of(unsigned sel);
+const char *hzf_race_step_name(unsigned sel);
 /* Burst length of malloc and free: 1, or 2..256 when sel bit 2 is set. */
 unsigned hzf_burst_of(unsigned sel);
 /* Burst length of calloc, from its pick byte: 1, or 2..256 when bit 7 is set. */

@@ -267,24 +267,6 @@ static int hzf__choose(const hzf_ctx_t *c, unsigned which, unsigned pick) {
   return (int)(pick % m->n);
 }
 
-/* The racing free: the block the race hook frees, on this thread, when the core reaches
- * a race point (it is taken, so it is freed once). */
-static _Thread_local void *hzf__race_block;
-
-static void hzf__race_hook(hz_race_point_t where, void *obj) {
-  (void)where, (void)obj;
-  void *q = hzf__race_block;
-  if (!q) return;
-  hzf__race_block = NULL;
-  hz_free(q);
-  /* A remote free waits in this thread's batch for its slab: the flush publishes it, so
-   * its push lands inside the push that reached this point, as another thread's would
-   * (reaching the race point again, with nothing armed). */
-  hz_thread_flush();
-}
-
-void hzf_race_install(void) { hz_set_race_hook(hzf__race_hook); }
-
 /* Another live small block of the same slab as block i, or -1. */
 static int hzf__slab_mate(const hzf_model_t *m, unsigned i) {
   if (m->b[i].large) return -1;
@@ -307,12 +289,12 @@ static void hzf__free(hzf_ctx_t *c) {
      * between its link and its CAS, as another thread's could. */
     int mate = done == 0 && hzf_free_races(o->arg) ? hzf__slab_mate(c->m, (unsigned)i) : -1;
     if (mate >= 0 && !hzf_model_verify(c, (unsigned)mate, "before free")) break;
-    hzf__race_block = mate >= 0 ? c->m->b[mate].p : NULL;
+    hzf_race_inline(mate >= 0 ? c->m->b[mate].p : NULL);
     hz_free(p);
     /* A remote free is published with its batch, and only then reaches the race point. */
-    if (hzf__race_block) hz_thread_flush();
-    void *raced = mate >= 0 && !hzf__race_block ? c->m->b[mate].p : NULL;
-    hzf__race_block = NULL;
+    if (mate >= 0 && !hzf_race_inline_fired()) hz_thread_flush();
+    void *raced = mate >= 0 && hzf_race_inline_fired() ? c->m->b[mate].p : NULL;
+    hzf_race_inline(NULL);
     if (!hzf_expect_no_fault(c, "free")) return;
     hzf_model_remove(c->m, (unsigned)i);
     int j = raced ? hzf_model_overlap(c->m, raced, 1, -1) : -1;
@@ -572,8 +554,8 @@ static void hzf__neighbour(hzf_ctx_t *c, unsigned i) {
   if (((uintptr_t)q & (HZ_SLAB_SIZE - 1)) < ((uintptr_t)b->p & (HZ_SLAB_SIZE - 1)) ||
       (uintptr_t)q - ((uintptr_t)b->p & ~(uintptr_t)(HZ_SLAB_SIZE - 1)) >= HZ_SLAB_SIZE)
     return; /* past the end of the slab */
-  int live = hzf_model_overlap(c->m, q, 1, -1);
-  if (live >= 0 && c->m->b[live].p == q) return;
+  int live = hzf_model_overlap(c->m, q, 1, -1), held = hzf_model_held(c->m, q, 1);
+  if ((live >= 0 && c->m->b[live].p == q) || (held >= 0 && c->m->held[held].p == q)) return;
   bool handed = hzf_model_maybe_handed(q);
   unsigned allowed = HZF_BIT(HZ_FAULT_NOT_ALLOCATED) | HZF_BIT(HZ_FAULT_INTERIOR);
   if (handed) allowed |= HZF_BIT(HZ_FAULT_DOUBLE_FREE);
@@ -619,9 +601,9 @@ static void hzf__stale(hzf_ctx_t *c) {
   if (!m->ngrave) return;
   void *p = (void *)m->grave[c->op->pick % m->ngrave];
   int live = hzf_model_overlap(m, p, 1, -1);
-  if (live >= 0) { /* reused since: a free through it would be a correct free */
-    hzf_note(c, "+0x%zx is inside live block #%u now: skipped", (size_t)hzf_addr(p),
-             m->b[live].id);
+  if (live >= 0 || hzf_model_held(m, p, 1) >= 0) {
+    /* reused since: a free through it would be a correct free */
+    hzf_note(c, "+0x%zx is inside a live block now: skipped", (size_t)hzf_addr(p));
     return;
   }
   hz_op_t op;
@@ -656,7 +638,7 @@ static void hzf__classify(hzf_ctx_t *c) {
   } else if (what == 4) {
     if (!m->ngrave || hzf_free_running(c)) return;
     p = (void *)m->grave[c->op->pick % m->ngrave];
-    if (hzf_model_overlap(m, p, 1, -1) >= 0) return;
+    if (hzf_model_overlap(m, p, 1, -1) >= 0 || hzf_model_held(m, p, 1) >= 0) return;
     allowed = 1u << HZ_PTR_FREE | 1u << HZ_PTR_UNALLOCATED | 1u << HZ_PTR_INTERIOR;
   } else {
     p = (void *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
@@ -720,6 +702,7 @@ void hzf_op_run(hzf_ctx_t *c) {
     case HZF_EDGE: hzf_op_edge(c); break;
     case HZF_OOM: hzf_op_oom(c); break;
     case HZF_FILL: hzf_op_fill(c); break;
+    case HZF_RACE: hzf_op_race(c); break;
     default: break; /* EXIT, REUSE, CHECK: the executor's */
   }
   hzf_count_ops(c, 1);

@@ -14,9 +14,10 @@ points per file.
 
 Each mutant is applied to a private copy of the workspace (DIR/ws, built by its own
 Bazel server) and run through three stages, stopping at the first kill:
-  1. replay: the fuzz targets' replay tests (seeds and regressions, both modes; also
-             through the HZ_DEBUG=3 core, and under TSan for the multithreaded targets);
+  1. replay: the fuzz targets' replay tests (seeds and regressions, both modes);
   2. fuzz:   each fuzz target for --budget seconds from an empty corpus, fixed seed;
+     replay: the same replays through the HZ_DEBUG=3 core, and under TSan for the
+             multithreaded targets (last of the fuzz suite: two more core builds);
   3. unit:   bazel test //core/...
 A mutant is killed (by which stage, after how long), survived, does not compile, or
 timed out. Results go to DIR/results.jsonl, one line per mutant, so an interrupted run
@@ -301,10 +302,14 @@ def finding_line(out):
 
 
 def stages(args, ws):
-    # //fuzz:all: every target's replay test, in the fuzzing build, the HZ_DEBUG=3 build
-    # and (multithreaded targets) under TSan in the free-running mode.
-    yield "build", ["bazel", "build", "//fuzz:all"]
-    yield "replay", ["bazel", "test", "--test_output=errors", "//fuzz:all"]
+    # Cheapest killer first. The ASan replays of every target's seeds and regressions kill
+    # most mutants; the HZ_DEBUG=3 and TSan replays (the rest of //fuzz:all) rebuild the
+    # core twice more, so they run only for what the fuzzing leaves alive.
+    # --build_tests_only: //fuzz:all also names the AFL++ builds, which no stage runs.
+    replays = ["//fuzz:%s_fuzzer_replay_test" % t for t in TARGETS]
+    bins = ["//fuzz:%s_fuzzer_bin" % t for t in TARGETS]
+    yield "build", ["bazel", "build"] + bins + replays
+    yield "replay", ["bazel", "test", "--test_output=errors"] + replays
     for t in TARGETS:
         corpus = os.path.join(args.out, "corpus", t)
         shutil.rmtree(corpus, ignore_errors=True)
@@ -313,6 +318,7 @@ def stages(args, ws):
                             "-max_total_time=%d" % args.budget, "-max_len=2048",
                             "-len_control=0", "-timeout=20", "-rss_limit_mb=4096",
                             "-artifact_prefix=" + corpus + "/", corpus]
+    yield "replay", ["bazel", "test", "--test_output=errors", "--build_tests_only", "//fuzz:all"]
     yield "unit", ["bazel", "test", "--test_output=errors", "//core/..."]
 
 

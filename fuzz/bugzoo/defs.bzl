@@ -42,6 +42,8 @@ BUGZOO_BUGS = {
     "PLAIN_COUNTER": ["mt"],
     "WHERE_UNINIT": ["ptag", "alloc"],
     "BATCH_TWICE": ["mt"],
+    "RECLAIM_IN_TRANSIT": ["mt"],
+    "BATCH_EXIT_LOST": ["mt"],
 }
 
 # Bugs only one sanitizer sees, and the sanitizer their builds pin instead of ASan+UBSan:

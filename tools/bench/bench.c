@@ -704,19 +704,51 @@ static double now(void) {
 
 /* ---- command line ---------------------------------------------------------------------- */
 
-static const char *const WORKLOADS[] = {
-    "small-uniform",  "small-app",     "medium-uniform",     "medium-app",
-    "mixed-uniform",  "mixed-app",     "small-uniform-2t",   "small-app-2t",
-    "medium-uniform-2t", "medium-app-2t", "mixed-uniform-2t", "mixed-app-2t",
-    "remote-0",       "remote-50",     "remote-90",          "realloc",
-    "large-churn",    "large-realloc", "producer-consumer",  "server",
-    "false-sharing",  "bursty",
+/* Every workload: what it runs, on how many threads, and the sizes it draws (the band,
+ * uniform or app-like); remote-N hands over N% of its frees. The large-* workloads draw
+ * their own sizes; the server's band is its requests' (its workers use small-app). */
+#define SMALL {16, 2048}
+#define MEDIUM {4096, 32768}
+#define MIXED {16, 32768}
+static const struct {
+  const char *name;
+  kind_t kind;
+  int threads;
+  range_t band;
+  int app;
+  uint32_t remote_pct;
+} WORKLOADS[] = {
+    {"small-uniform", W_SLOTS, 1, SMALL, 0, 0},
+    {"small-app", W_SLOTS, 1, SMALL, 1, 0},
+    {"medium-uniform", W_SLOTS, 1, MEDIUM, 0, 0},
+    {"medium-app", W_SLOTS, 1, MEDIUM, 1, 0},
+    {"mixed-uniform", W_SLOTS, 1, MIXED, 0, 0},
+    {"mixed-app", W_SLOTS, 1, MIXED, 1, 0},
+    {"small-uniform-2t", W_SLOTS, 2, SMALL, 0, 0},
+    {"small-app-2t", W_SLOTS, 2, SMALL, 1, 0},
+    {"medium-uniform-2t", W_SLOTS, 2, MEDIUM, 0, 0},
+    {"medium-app-2t", W_SLOTS, 2, MEDIUM, 1, 0},
+    {"mixed-uniform-2t", W_SLOTS, 2, MIXED, 0, 0},
+    {"mixed-app-2t", W_SLOTS, 2, MIXED, 1, 0},
+    {"remote-0", W_REMOTE, 2, SMALL, 0, 0},
+    {"remote-50", W_REMOTE, 2, SMALL, 0, 50},
+    {"remote-90", W_REMOTE, 2, SMALL, 0, 90},
+    {"realloc", W_REALLOC, 1, MIXED, 0, 0},
+    {"large-churn", W_LARGE_CHURN, 2, SMALL, 0, 0},
+    {"large-realloc", W_LARGE_REALLOC, 2, SMALL, 0, 0},
+    {"producer-consumer", W_PRODUCER_CONSUMER, 2, SMALL, 0, 0},
+    {"server", W_SERVER, 1 + SERVER_WORKERS, {64, 4096}, 1, 0},
+    {"false-sharing", W_FALSE_SHARING, 2, {8, 64}, 0, 0},
+    {"bursty", W_BURSTY, 2, MIXED, 1, 0},
 };
+#undef SMALL
+#undef MEDIUM
+#undef MIXED
 #define NWORKLOADS (sizeof WORKLOADS / sizeof *WORKLOADS)
 
 static void usage(FILE *f) {
   fprintf(f, "usage: bench [--iters N] WORKLOAD\n  workloads:");
-  for (size_t i = 0; i < NWORKLOADS; i++) fprintf(f, " %s", WORKLOADS[i]);
+  for (size_t i = 0; i < NWORKLOADS; i++) fprintf(f, " %s", WORKLOADS[i].name);
   fprintf(f, "\n  --iters N   iterations per thread (default 20000000); the large-* workloads run"
              " N / %u\n"
              "              and false-sharing N / %u; producer-consumer hands over N blocks,\n"
@@ -725,63 +757,15 @@ static void usage(FILE *f) {
 }
 
 static int parse_workload(const char *name, workload_t *w) {
-  size_t i;
-  for (i = 0; i < NWORKLOADS; i++)
-    if (strcmp(name, WORKLOADS[i]) == 0) break;
-  if (i == NWORKLOADS) return -1;
-  range_t small = {16, 2048}, medium = {4096, 32768}, mixed = {16, 32768};
-  w->threads = 1;
-  w->remote_pct = 0;
-  w->kind = W_SLOTS;
-  if (strncmp(name, "remote-", 7) == 0) {
-    /* Small uniform sizes on two threads, a given share of frees handed over. */
-    w->kind = W_REMOTE;
-    w->threads = 2;
-    w->remote_pct = (uint32_t)atoi(name + 7);
-    w->dist = make_dist(small, 0);
+  for (size_t i = 0; i < NWORKLOADS; i++) {
+    if (strcmp(name, WORKLOADS[i].name) != 0) continue;
+    w->kind = WORKLOADS[i].kind;
+    w->threads = WORKLOADS[i].threads;
+    w->remote_pct = WORKLOADS[i].remote_pct;
+    w->dist = make_dist(WORKLOADS[i].band, WORKLOADS[i].app);
     return 0;
   }
-  if (strncmp(name, "large-", 6) == 0) {
-    /* Sizes are the workload's own; two threads, no hand-over. */
-    w->kind = strcmp(name, "large-churn") == 0 ? W_LARGE_CHURN : W_LARGE_REALLOC;
-    w->threads = 2;
-    w->dist = make_dist(small, 0);
-    return 0;
-  }
-  if (strcmp(name, "producer-consumer") == 0) {
-    w->kind = W_PRODUCER_CONSUMER;
-    w->threads = 2;
-    w->dist = make_dist(small, 0);
-    return 0;
-  }
-  if (strcmp(name, "server") == 0) {
-    /* The requests' sizes; the workers draw their responses' from small-app. */
-    w->kind = W_SERVER;
-    w->threads = 1 + SERVER_WORKERS;
-    w->dist = make_dist((range_t){64, 4096}, 1);
-    return 0;
-  }
-  if (strcmp(name, "false-sharing") == 0) {
-    w->kind = W_FALSE_SHARING;
-    w->threads = 2;
-    w->dist = make_dist((range_t){8, 64}, 0);
-    return 0;
-  }
-  if (strcmp(name, "bursty") == 0) {
-    w->kind = W_BURSTY;
-    w->threads = 2;
-    w->dist = make_dist(mixed, 1);
-    return 0;
-  }
-  if (strcmp(name, "realloc") == 0) {
-    w->kind = W_REALLOC;
-    w->dist = make_dist(mixed, 0);
-    return 0;
-  }
-  range_t band = strncmp(name, "small", 5) == 0 ? small : strncmp(name, "medium", 6) == 0 ? medium : mixed;
-  w->dist = make_dist(band, strstr(name, "-app") != NULL);
-  if (strstr(name, "-2t")) w->threads = 2;
-  return 0;
+  return -1;
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,204 @@
+/* Races at the core's race points (core/hz_debug.h, HZ_RACE_POINTS), in the baton mode.
+ *
+ * A race op arms the op after it: when that op's thread reaches the chosen race point
+ * (a remote push between link and CAS, an owner's collect, an adoption, an abandonment,
+ * a pool take, a large block's publication; or whichever comes first), it stops there,
+ * and another worker thread takes one step of its own: frees blocks it was handed (and
+ * publishes them or not), flushes, leaves hz as at exit, or allocates and frees. Then
+ * the first thread goes on. Point, thread, step and blocks all come from the input, so
+ * one mechanism puts any other thread's step inside any lock-free window the core
+ * declares, and the model checks the outcome like any other op's.
+ *
+ * The blocks the racing thread frees leave the model when the armed op starts (it can
+ * neither pick them nor check them while they are in flight) and come back after it if
+ * the race never fired. Everything here runs while one thread at a time is in hz; the
+ * free-running mode has real races instead, and a race op does nothing there.
+ *
+ * The older "racing free" of a free op (hzf_free_races) is here too: the free of a
+ * block of the same slab, made on the racing thread itself at its remote push.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/api.h"
+#include "fuzz/hzf_exec.h"
+#include "fuzz/hzf_oom.h"
+
+typedef enum {
+  HZF_STEP_FREE_PUBLISH, /* free the held blocks, then flush: they land in the queues now */
+  HZF_STEP_FREE,         /* free them; remote ones wait in the racing thread's batches */
+  HZF_STEP_FLUSH,        /* hz_thread_flush */
+  HZF_STEP_EXIT,         /* free them, then leave hz as at thread exit */
+  HZF_STEP_DETACH,       /* leave hz as at exit, holding nothing */
+  HZF_STEP_CHURN,        /* allocate a block, write it, free it */
+} hzf_step_t; /* hzf_race_step_of: the order of hzf_decode.c's names */
+
+/* What a race op armed, for the op after it. */
+static struct {
+  bool armed;      /* set by the race op, cleared when it fires or its op ends */
+  bool live;       /* the armed op is running */
+  unsigned op;     /* index of the armed op */
+  int point;       /* hz_race_point_t, or -1 for the first one reached */
+  unsigned racer;  /* requested racing thread */
+  hzf_step_t step;
+  unsigned want;   /* blocks to hold */
+  unsigned pick;
+  bool same_thread_blocks; /* hold blocks the armed op's thread allocated */
+  size_t churn_size;
+  hzf_ctx_t *ctx;  /* the armed op's, while it runs */
+  bool fired;
+} hzf__race;
+
+/* The racing free of a free op: armed on the freeing thread only. */
+static _Thread_local void *hzf__inline_block;
+
+void hzf_race_inline(void *block) { hzf__inline_block = block; }
+bool hzf_race_inline_fired(void) { return hzf__inline_block == NULL; }
+
+void hzf_op_race(hzf_ctx_t *c) {
+  const hzf_op_t *o = c->op;
+  /* Free-running threads run race ops at once: the state is the baton's alone. */
+  if (!hzf_baton(c) || hzf_nthreads(c) < 2) {
+    hzf_note(c, "nothing to race (one thread at a time only in the baton mode)");
+    return;
+  }
+  hzf__race.armed = true;
+  hzf__race.op = c->index + 1;
+  hzf__race.point = hzf_race_point_of(o->sel);
+  hzf__race.racer = o->thread;
+  hzf__race.step = (hzf_step_t)hzf_race_step_of(o->sel);
+  hzf__race.want = hzf__race.step == HZF_STEP_FREE_PUBLISH || hzf__race.step == HZF_STEP_FREE ||
+                   hzf__race.step == HZF_STEP_EXIT ? 1 + (o->arg & 3) : 0;
+  if (hzf__race.want > HZF_MAX_HELD) hzf__race.want = HZF_MAX_HELD;
+  hzf__race.same_thread_blocks = (o->arg & 4) != 0;
+  hzf__race.pick = o->pick;
+  hzf__race.churn_size = 1 + (o->arg >> 3) % 4096u;
+  hzf_note(c, "armed for op #%u", hzf__race.op);
+}
+
+/* Moves the blocks the racing thread will free from b[] to held[], so the armed op can
+ * neither pick them nor check them while they are in flight. */
+static void hzf__hold(hzf_ctx_t *c, unsigned hitter) {
+  hzf_model_t *m = c->m;
+  m->nheld = 0;
+  for (unsigned k = 0; k < m->n && m->nheld < hzf__race.want; k++) {
+    unsigned i = (hzf__race.pick + k) % m->n;
+    if (hzf__race.same_thread_blocks && m->b[i].thread != hitter && k + 1 < m->n) continue;
+    m->held[m->nheld++] = m->b[i];
+    m->nlarge -= m->b[i].large;
+    m->b[i] = m->b[--m->n];
+  }
+}
+
+void hzf_race_begin(hzf_ctx_t *c) {
+  if (!hzf__race.armed) return;
+  if (c->index != hzf__race.op || c->op->kind == HZF_FORK || c->op->kind == HZF_RACE) {
+    hzf__race.armed = false;
+    return;
+  }
+  hzf__race.fired = false;
+  hzf__race.ctx = c;
+  hzf__hold(c, c->op->thread);
+  hzf__race.live = true;
+}
+
+/* Blocks the race did not free go back to the model as they were (or, if the armed op
+ * filled it, are freed here). */
+void hzf_race_end(hzf_ctx_t *c) {
+  if (!hzf__race.live) return;
+  hzf__race.live = hzf__race.armed = false;
+  hzf__race.ctx = NULL;
+  hzf_model_t *m = c->m;
+  for (unsigned k = 0; k < m->nheld; k++) {
+    hzf_block_t *b = &m->held[k];
+    if (m->n < HZF_MAX_LIVE && (!b->large || m->nlarge < HZF_MAX_LARGE)) {
+      m->b[m->n++] = *b;
+      m->nlarge += b->large;
+    } else if (hzf_model_verify_block(c, b, "before free")) {
+      hzf_faults()->count = 0;
+      hz_free(b->p);
+      hzf_expect_no_fault(c, "free");
+      hzf_model_bury(m, b->p, b->req);
+    }
+  }
+  m->nheld = 0;
+  if (!hzf__race.fired && hzf_tracing(c)) hzf_note(c, " (the race did not fire)");
+}
+
+void hzf_race_reset(void) {
+  hzf__race.armed = hzf__race.live = false;
+  hzf__race.ctx = NULL;
+}
+
+/* The racing thread's step. Runs on that thread while the armed op's thread waits. */
+static void hzf__step(void *arg) {
+  hzf_ctx_t *armed = arg, c = *armed;
+  c.slot = hzf_worker_slot();
+  c.oom_mark = hzf_oom_thread_refusals();
+  hzf_faults()->count = 0;
+  hzf_step_t step = hzf__race.step;
+  hzf_model_t *m = c.m;
+  for (; m->nheld > 0 && !hzf_failed(&c); m->nheld--) {
+    hzf_block_t *b = &m->held[m->nheld - 1];
+    if (!hzf_model_verify_block(&c, b, "before racing free")) break;
+    hz_free(b->p);
+    if (!hzf_expect_no_fault(&c, "racing free")) break;
+    hzf_model_bury(m, b->p, b->req);
+    hzf_note(armed, "#%u ", b->id);
+  }
+  if (step == HZF_STEP_FREE_PUBLISH || step == HZF_STEP_FLUSH) {
+    hz_thread_flush();
+    hzf_expect_no_fault(&c, "racing flush");
+  } else if (step == HZF_STEP_EXIT || step == HZF_STEP_DETACH) {
+    hz_thread_detach();
+    hzf_expect_no_fault(&c, "racing exit");
+  } else if (step == HZF_STEP_CHURN) {
+    size_t n = hzf__race.churn_size;
+    errno = 0;
+    unsigned char *p = hz_malloc(n);
+    if (!p) {
+      hzf_expect_oom(&c, errno, "racing malloc");
+      return;
+    }
+    int o = hzf_model_overlap(c.m, p, n, -1);
+    if (o >= 0) {
+      hzf_fail(&c, "overlap", "a block disjoint from every live block",
+               "racing malloc: +0x%zx (%zu B) overlaps block #%u", (size_t)hzf_addr(p), n,
+               c.m->b[o].id);
+      return;
+    }
+    memset(p, 0xC3, n);
+    if (hz_usable_size(p) < n)
+      hzf_fail(&c, "usable-size", "requested <= usable", "racing malloc of %zu B: usable %zu", n,
+               hz_usable_size(p));
+    hz_free(p);
+    hzf_expect_no_fault(&c, "racing free");
+  }
+}
+
+static void hzf__race_hook(hz_race_point_t where, void *obj) {
+  void *q = hzf__inline_block;
+  if (q && where == HZ_RACE_REMOTE_PUSH) {
+    hzf__inline_block = NULL;
+    hz_free(q);
+    /* A remote free waits in this thread's batch for its slab: the flush publishes it,
+     * so its push lands inside the push that reached this point, as another thread's
+     * would (reaching the race point again, with nothing armed). */
+    hz_thread_flush();
+    return;
+  }
+  (void)obj;
+  if (!hzf__race.live || hzf__race.fired) return;
+  if (hzf__race.point >= 0 && (hz_race_point_t)hzf__race.point != where) return;
+  hzf_ctx_t *c = hzf__race.ctx;
+  int self = hzf_worker_slot();
+  unsigned n = hzf_nthreads(c), racer = hzf__race.racer % n;
+  if ((int)racer == self) racer = (racer + 1) % n;
+  hzf__race.fired = true; /* before the step: its own race points pass through */
+  hzf_note(c, "[at %s, t%u %s ", hz_race_point_name(where), racer,
+           hzf_race_step_name((unsigned)hzf__race.step << 3));
+  hzf_exec_on(racer, hzf__step, c);
+  hzf_note(c, "] ");
+}
+
+void hzf_race_install(void) { hz_set_race_hook(hzf__race_hook); }
