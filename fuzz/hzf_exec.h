@@ -235,7 +235,7 @@ void hzf_op_flush(hzf_ctx_t *c);
 /* Installs the race hook (a no-op in a build without race points). */
 void hzf_race_install(void);
 /* The race op: arms the next op (sel & 7 the point, 6-7 the first reached; sel >> 3 the
- * step; thread the racing thread; pick and arg & 7 the blocks it frees; arg >> 3 the
+ * step; thread the racing thread; pick and arg & 15 the blocks it frees; arg >> 4 the
  * size it allocates). */
 void hzf_op_race(hzf_ctx_t *c);
 /* Around every op (the executor calls them): the armed op's blocks leave the model

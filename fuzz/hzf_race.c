@@ -44,6 +44,7 @@ static struct {
   unsigned want;   /* blocks to hold */
   unsigned pick;
   bool same_thread_blocks; /* hold blocks the armed op's thread allocated */
+  bool whole_slab;         /* hold the picked block's slab-mates too: the step empties it */
   size_t churn_size;
   hzf_ctx_t *ctx;  /* the armed op's, while it runs */
   bool fired;
@@ -67,23 +68,42 @@ void hzf_op_race(hzf_ctx_t *c) {
   hzf__race.point = hzf_race_point_of(o->sel);
   hzf__race.racer = o->thread;
   hzf__race.step = (hzf_step_t)hzf_race_step_of(o->sel);
-  hzf__race.want = hzf__race.step == HZF_STEP_FREE_PUBLISH || hzf__race.step == HZF_STEP_FREE ||
-                   hzf__race.step == HZF_STEP_EXIT ? 1 + (o->arg & 3) : 0;
-  if (hzf__race.want > HZF_MAX_HELD) hzf__race.want = HZF_MAX_HELD;
+  bool frees = hzf__race.step == HZF_STEP_FREE_PUBLISH || hzf__race.step == HZF_STEP_FREE ||
+               hzf__race.step == HZF_STEP_EXIT;
+  /* 1 + arg & 3 blocks; a whole slab's, up to the most a race holds. */
+  hzf__race.want = !frees ? 0 : (o->arg & 8) ? HZF_MAX_HELD : 1 + (o->arg & 3);
   hzf__race.same_thread_blocks = (o->arg & 4) != 0;
+  hzf__race.whole_slab = (o->arg & 8) != 0;
   hzf__race.pick = o->pick;
-  hzf__race.churn_size = 1 + (o->arg >> 3) % 4096u;
+  hzf__race.churn_size = 1 + (o->arg >> 4) % 4096u;
   hzf_note(c, "armed for op #%u", hzf__race.op);
 }
 
 /* Moves the blocks the racing thread will free from b[] to held[], so the armed op can
- * neither pick them nor check them while they are in flight. */
+ * neither pick them nor check them while they are in flight: `want` blocks from the
+ * pick-th on (the waiting thread's, if asked), or with whole_slab the first of those and
+ * its slab-mates, so that the step can empty a slab at the race point. */
 static void hzf__hold(hzf_ctx_t *c, unsigned hitter) {
   hzf_model_t *m = c->m;
-  m->nheld = 0;
-  for (unsigned k = 0; k < m->n && m->nheld < hzf__race.want; k++) {
+  unsigned take[HZF_MAX_HELD], n = 0;
+  const void *slab = NULL;
+  for (unsigned k = 0; k < m->n && n < hzf__race.want; k++) {
     unsigned i = (hzf__race.pick + k) % m->n;
     if (hzf__race.same_thread_blocks && m->b[i].thread != hitter && k + 1 < m->n) continue;
+    if (slab && (m->b[i].large || hz_slab_of(m->b[i].p) != slab)) continue;
+    if (!slab && hzf__race.whole_slab && !m->b[i].large) slab = hz_slab_of(m->b[i].p);
+    take[n++] = i;
+  }
+  /* Highest index first: removing one moves the last block into its place. */
+  for (unsigned a = 0; a < n; a++)
+    for (unsigned b = a + 1; b < n; b++)
+      if (take[b] > take[a]) {
+        unsigned t = take[a];
+        take[a] = take[b], take[b] = t;
+      }
+  m->nheld = 0;
+  for (unsigned k = 0; k < n; k++) {
+    unsigned i = take[k];
     m->held[m->nheld++] = m->b[i];
     m->nlarge -= m->b[i].large;
     m->b[i] = m->b[--m->n];
