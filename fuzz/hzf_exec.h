@@ -4,6 +4,7 @@
  *   hzf_model.c   the shadow heap (every live block, its size, owner and fill byte) and
  *                 the checks that compare hz with it
  *   hzf_run_ops.c one function per op kind: do it, then check what hz did
+ *   hzf_race.c    the race op: another worker's step at a core race point
  *   hzf_exec.c    threads: the deterministic baton, the free-running mode, the watchdog,
  *                 setup and teardown of one input, and the failure report
  */
