@@ -1,7 +1,8 @@
 /* Race points (config.h HZ_RACE_POINTS): in a fuzzing build the remote push calls the
  * race hook between its link and its CAS, and a free landed there is not lost, whether
- * it is pushed alone (a thread with no cache) or published with a batch; a build
- * without race points refuses the hook. Built three ways (BUILD.bazel): with race points,
+ * it is pushed alone (a thread with no cache) or published with a batch; a free landed
+ * while its slab is being abandoned is reclaimed; a build without race points refuses
+ * the hook. Built three ways (BUILD.bazel): with race points,
  * with race points and the seeded CAS_NO_RELINK bug (the raced block is lost, which is
  * what bugzoo's mt_fuzzer must see), and without race points. */
 #include <pthread.h>
@@ -86,6 +87,47 @@ HZ_TEST(a_batch_published_between_another_batchs_link_and_cas_is_not_lost) {
     HZ_EXPECT_EQ(after.user_blocks, before.user_blocks - 1);
     HZ_EXPECT_EQ(after.queued_blocks, before.queued_blocks + 1);
   }
+}
+
+/* At the abandonment race point: a thread hz never registered frees the slab's last live
+ * block, so its free finds no owner and a slab not yet listed as abandoned. */
+static void *abandon_victim;
+
+static void *free_it(void *p) {
+  hz_free(p);
+  return NULL;
+}
+
+static void free_at_abandon(hz_race_point_t where, void *obj) {
+  if (where != HZ_RACE_ABANDON || !abandon_victim || (void *)hz_slab_of(abandon_victim) != obj)
+    return;
+  void *p = abandon_victim;
+  abandon_victim = NULL;
+  pthread_t t;
+  HZ_REQUIRE(pthread_create(&t, NULL, free_it, p) == 0);
+  pthread_join(t, NULL);
+}
+
+static void *own_one_block_then_exit(void *arg) {
+  (void)arg;
+  abandon_victim = hz_malloc(3000); /* a new thread: the only live block of a new slab */
+  return NULL;
+}
+
+HZ_TEST(a_free_landing_while_its_slab_is_abandoned_is_reclaimed) {
+  if (!hz_set_race_hook(free_at_abandon)) return;
+  hz_census_t before = HZ_TEST_CENSUS();
+  pthread_t t;
+  HZ_REQUIRE(pthread_create(&t, NULL, own_one_block_then_exit, NULL) == 0);
+  pthread_join(t, NULL);
+  hz_set_race_hook(NULL);
+  HZ_EXPECT(abandon_victim == NULL); /* the free landed at the race point */
+  hz_census_t after = HZ_TEST_CENSUS();
+  /* The abandonment collected the queue and pooled the emptied slab; before the fix the
+   * slab stayed abandoned with the block queued, for good if nobody allocated 3000 B. */
+  HZ_EXPECT_EQ(after.slabs_abandoned, before.slabs_abandoned);
+  HZ_EXPECT_EQ(after.queued_blocks, before.queued_blocks);
+  HZ_EXPECT_EQ(after.user_blocks, before.user_blocks);
 }
 
 HZ_TEST(without_race_points_the_hook_is_refused) {
