@@ -116,6 +116,7 @@ static const struct {
     {"misuse-not-reported", "every misuse is reported exactly once"},
     {"misuse-reported-twice", "every misuse is reported exactly once"},
     {"misuse-wrong-kind", "every misuse is reported with one of the expected kinds"},
+    {"misuse-message", "a misuse report begins \"hz: <fault> in <call>(<pointer>)\""},
     {"false-fault", "correct use is never reported"},
     {"misuse-result", "after a reported misuse the call has no effect: NULL (realloc), 0 "
                       "(usable_size)"},
