@@ -202,3 +202,16 @@ HZ_TEST(without_a_hook_a_misuse_prints_one_line_and_aborts) {
   HZ_EXPECT(strncmp(out, prefix, sizeof prefix - 1) == 0);
   HZ_EXPECT(strchr(out, '\n') == out + strlen(out) - 1); /* one line */
 }
+
+static void internal_assertion(void) { hz_panic("core/slab.c", 1234, "s->used <= s->capacity"); }
+
+/* What a user pastes into a bug report when the heap is already broken: the file, the
+ * line and the condition, on one line, then an abort. */
+HZ_TEST(an_internal_assertion_names_its_file_line_and_condition) {
+  char out[512];
+  int status = hz_test_run_child(internal_assertion, out, sizeof out);
+  HZ_REQUIRE(status != -1);
+  HZ_EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+  HZ_EXPECT(strcmp(out, "hz: internal assertion failed at core/slab.c:1234: "
+                        "s->used <= s->capacity\n") == 0);
+}
