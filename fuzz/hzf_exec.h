@@ -73,7 +73,7 @@ typedef struct {
   hzf_block_t b[HZF_MAX_LIVE];
   unsigned n, nlarge;
   /* Live blocks taken out of b[] for a racing thread to free: no op picks them, but they
-   * are live, so "is this address live?" must still see them (hzf_model_live). */
+   * are live, so "is this address live?" must still see them (hzf_model_held). */
   hzf_block_t held[HZF_MAX_HELD];
   unsigned nheld;
   uintptr_t grave[HZF_GRAVE];

@@ -167,23 +167,24 @@ HZF_NO_COVERAGE void hzf_model_fill(hzf_block_t *b) {
     memset(b->p + r[k][0], b->fill, r[k][1] - r[k][0]);
 }
 
-HZF_NO_COVERAGE int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except) {
-  uintptr_t a = (uintptr_t)p, e = a + n;
-  for (unsigned i = 0; i < m->n; i++) {
+/* The first of blocks[0..n) other than `except` that [p, p+len) overlaps, or -1. */
+HZF_NO_COVERAGE static int hzf__overlap_in(const hzf_block_t *blocks, unsigned n, const void *p,
+                                           size_t len, int except) {
+  uintptr_t a = (uintptr_t)p, e = a + len;
+  for (unsigned i = 0; i < n; i++) {
     if ((int)i == except) continue;
-    uintptr_t b = (uintptr_t)m->b[i].p, be = b + m->b[i].cap;
+    uintptr_t b = (uintptr_t)blocks[i].p, be = b + blocks[i].cap;
     if (a < be && b < e) return (int)i;
   }
   return -1;
 }
 
-HZF_NO_COVERAGE int hzf_model_held(const hzf_model_t *m, const void *p, size_t n) {
-  uintptr_t a = (uintptr_t)p, e = a + n;
-  for (unsigned i = 0; i < m->nheld; i++) {
-    uintptr_t b = (uintptr_t)m->held[i].p, be = b + m->held[i].cap;
-    if (a < be && b < e) return (int)i;
-  }
-  return -1;
+int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except) {
+  return hzf__overlap_in(m->b, m->n, p, n, except);
+}
+
+int hzf_model_held(const hzf_model_t *m, const void *p, size_t n) {
+  return hzf__overlap_in(m->held, m->nheld, p, n, -1);
 }
 
 bool hzf_model_large_full(const hzf_model_t *m, size_t size, size_t align) {
