@@ -70,9 +70,11 @@ HZ_CORE_SRCS = [
 ]
 
 def hz_core_library(name, defines = [], copts = [], linkopts = [], visibility = None,
-                    follow_config = True, tags = []):
+                    follow_config = True, tags = [], private_defines = []):
     """The whole core as one cc_library. `defines` (HZ_* knobs) propagate to dependents,
-    so tests that include internal headers see the same configuration. It is instrumented
+    so tests that include internal headers see the same configuration; `private_defines`
+    apply to the core's own files only (the bugzoo's seeded bug: its harness, which only
+    observes the core, is then one build shared by every seeded variant). It is instrumented
     with the --config's sanitizer (config/defs.bzl) unless `follow_config = False`: a
     variant that pins its own sanitizer."""
     native.cc_library(
@@ -80,7 +82,7 @@ def hz_core_library(name, defines = [], copts = [], linkopts = [], visibility = 
         srcs = ["//core:" + s for s in HZ_CORE_SRCS],
         hdrs = ["//core:" + h for h in HZ_CORE_HDRS],
         copts = HZ_COPTS + copts + (CONFIG_COPTS if follow_config else []),
-        local_defines = ["_GNU_SOURCE"],
+        local_defines = ["_GNU_SOURCE"] + private_defines,
         defines = defines,
         linkopts = ["-lpthread"] + linkopts + (CONFIG_LINKOPTS if follow_config else []),
         visibility = visibility,

@@ -105,23 +105,27 @@ def hzf_harness_library(name, core, copts = [], san = True, visibility = None, *
         **kwargs
     )
 
-def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = [], san = None):
-    """`fuzzer` (the libFuzzer binary) and `<name>_replay` (the standalone driver) of profile
-    `profile` against `harness`, sharing `<name>_entry`; `srcs` go into both binaries.
-    `san` pins a sanitizer of HZF_PINNED_SAN whatever the configuration (the harness and
-    core must pin the same); TSan builds run the free-running mode by default."""
+def _hzf_san_flags(san):
+    """(copts, driver linkopts, fuzzer linkopts, defines) of a build: the configuration's
+    sanitizer, or `san` pinned (HZF_PINNED_SAN) whatever the configuration."""
     if san:
         copts, driver_link = HZF_PINNED_SAN[san]
         fuzzer_link = ["-fsanitize=fuzzer," + driver_link[0][len("-fsanitize="):]]
         mode = ["HZF_DEFAULT_MODE=HZF_MODE_FREE"] if san == "tsan" else []
-    else:
-        copts, driver_link, fuzzer_link = HZF_SAN_COPTS, HZF_DRIVER_LINKOPTS, HZF_FUZZER_LINKOPTS
-        mode = select({
-            "//config:tsan": ["HZF_DEFAULT_MODE=HZF_MODE_FREE"],
-            "//conditions:default": [],
-        })
+        return copts, driver_link, fuzzer_link, mode
+    mode = select({
+        "//config:tsan": ["HZF_DEFAULT_MODE=HZF_MODE_FREE"],
+        "//conditions:default": [],
+    })
+    return HZF_SAN_COPTS, HZF_DRIVER_LINKOPTS, HZF_FUZZER_LINKOPTS, mode
+
+def hzf_fuzz_entry(name, profile, harness, san = None, tags = []):
+    """`name`: the libFuzzer entry of profile `profile` over `harness`, and `<name>_main`:
+    the standalone replay driver's main over it. Neither links a core, so seeded variants
+    share them (fuzz/bugzoo)."""
+    copts, _, _, mode = _hzf_san_flags(san)
     native.cc_library(
-        name = name + "_entry",
+        name = name,
         srcs = ["//fuzz:hzf_target.c"],
         hdrs = ["//fuzz:hzf_target.h"],
         copts = HZF_COPTS + copts + HZF_COVERAGE_COPTS,
@@ -129,24 +133,45 @@ def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = [], san 
         deps = [harness],
         tags = tags,
     )
+    native.cc_library(
+        name = name + "_main",
+        srcs = ["//fuzz:hzf_replay_main.c"],
+        copts = HZF_COPTS + copts,
+        deps = [":" + name],
+        alwayslink = True,
+        tags = tags,
+    )
 
+def hzf_fuzz_link(name, entry, fuzzer, srcs = [], deps = [], san = None, tags = []):
+    """`fuzzer` (the libFuzzer binary) and `<name>_replay` (the standalone driver) of the
+    entry `entry` (hzf_fuzz_entry), with `deps` (a core, when the entry's harness links
+    none) and `srcs` in both."""
+    copts, driver_link, fuzzer_link, _ = _hzf_san_flags(san)
     native.cc_binary(
         name = fuzzer,
         srcs = srcs,
         copts = HZF_COPTS,
-        deps = [":" + name + "_entry"],
+        deps = [entry] + deps,
         linkopts = fuzzer_link,
         tags = tags,
     )
 
     native.cc_binary(
         name = name + "_replay",
-        srcs = ["//fuzz:hzf_replay_main.c"] + srcs,
+        srcs = srcs,
         copts = HZF_COPTS + copts,
-        deps = [":" + name + "_entry"],
+        deps = [entry + "_main"] + deps,
         linkopts = driver_link,
         tags = tags,
     )
+
+def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = [], san = None):
+    """`fuzzer` (the libFuzzer binary) and `<name>_replay` (the standalone driver) of profile
+    `profile` against `harness`, sharing `<name>_entry`; `srcs` go into both binaries.
+    `san` pins a sanitizer of HZF_PINNED_SAN whatever the configuration (the harness and
+    core must pin the same); TSan builds run the free-running mode by default."""
+    hzf_fuzz_entry(name + "_entry", profile, harness, san = san, tags = tags)
+    hzf_fuzz_link(name, ":" + name + "_entry", fuzzer, srcs = srcs, san = san, tags = tags)
 
 def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
     """A fuzz target `<profile>_fuzzer`; see the module docstring."""

@@ -3,9 +3,13 @@
 For each bug of core/seed_bugs.h, BUGZOO_BUGS lists the fuzz targets whose op mix is meant
 to reach it, primary target first. bugzoo_variant(bug) declares:
 
-  core_<bug>                 the core with -DHZ_SEED_BUG=HZ_BUG_<BUG>
+  core_<bug>                 the core with -DHZ_SEED_BUG=HZ_BUG_<BUG> (its own files only)
+  <bug>_harness              the shared harness over that core (for props/ and tools/)
   <bug>_<target>_fuzzer      the libFuzzer binary of <target> against that core
   <bug>_<target>_replay      the standalone replay driver of the same
+
+bugzoo_harness(san) declares what the variants of one sanitizer share: the harness and
+the entries, compiled once, as they never see which bug is seeded.
 
 Every variant, the clean one ("none") included, is built the same way: the fuzzing
 sanitizers, HZ_DEBUG=0 so that internal assertions do not point at the seeded line (the
@@ -15,8 +19,8 @@ decommit path.
 """
 
 load("//config:defs.bzl", "CONFIGS")
-load("//core:defs.bzl", "hz_core_library")
-load("//fuzz:defs.bzl", "HZF_COVERAGE_COPTS", "HZF_PINNED_SAN", "HZF_SAN_COPTS", "hzf_fuzz_binaries", "hzf_harness_library")
+load("//core:defs.bzl", "HZ_CORE_HDRS", "hz_core_library")
+load("//fuzz:defs.bzl", "HZF_COVERAGE_COPTS", "HZF_PINNED_SAN", "HZF_SAN_COPTS", "hzf_fuzz_entry", "hzf_fuzz_link", "hzf_harness_library")
 
 ALL_TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
 
@@ -61,6 +65,32 @@ BUGZOO_CLEAN_PINNED = {
     "NONE_MSAN": ("msan", ["ptag", "alloc"]),
 }
 
+# The knobs every variant shares, seen by the core and the harness alike.
+BUGZOO_DEFINES = ["HZ_DEBUG=0", "HZ_LARGE_CACHE_BYTES=4194304u"]
+
+def _san_name(san):
+    return san or "default"
+
+def bugzoo_harness(san = None, targets = ALL_TARGETS):
+    """The harness and the entries of `targets` for the variants under sanitizer `san`
+    (None: the configuration's), compiled once: they see the core's headers and shared
+    knobs but not the seeded bug, which is private to each variant's core. The harness
+    only observes the core, so a seeded line inlined from a header (hz_in_arena,
+    hz_mark_is_free) misbehaves in the core's own calls, never in the model's."""
+    n = _san_name(san)
+    default_only = ["no_" + c for c in CONFIGS]
+    native.cc_library(
+        name = "core_headers_" + n,
+        hdrs = ["//core:" + h for h in HZ_CORE_HDRS],
+        defines = BUGZOO_DEFINES,
+        tags = default_only,
+    )
+    hzf_harness_library(name = "harness_" + n, core = ":core_headers_" + n,
+                        copts = HZF_COVERAGE_COPTS + (HZF_PINNED_SAN[san][0] if san else []),
+                        san = not san, tags = default_only)
+    for t in targets:
+        hzf_fuzz_entry("entry_%s_%s" % (n, t), t, ":harness_" + n, san = san, tags = default_only)
+
 def bugzoo_variant(bug, targets, seed = None, san = None):
     """The seeded build of `bug` (or, with `seed`, of another id: the clean controls)
     for `targets`; `san` pins a sanitizer (BUGZOO_SANITIZER's by default)."""
@@ -70,30 +100,26 @@ def bugzoo_variant(bug, targets, seed = None, san = None):
     default_only = ["no_" + c for c in CONFIGS]
     san = san or BUGZOO_SANITIZER.get(bug)
     san_copts = HZF_PINNED_SAN[san][0] if san else HZF_SAN_COPTS
-    coverage = HZF_COVERAGE_COPTS
     hz_core_library(
         tags = default_only,
         name = core,
-        copts = san_copts + coverage,
+        copts = san_copts + HZF_COVERAGE_COPTS,
         follow_config = False,
-        defines = [
-            "HZ_DEBUG=0",
-            "HZ_SEED_BUG=HZ_BUG_" + (seed or bug),
-            "HZ_LARGE_CACHE_BYTES=4194304u",
-        ],
+        defines = BUGZOO_DEFINES,
+        private_defines = ["HZ_SEED_BUG=HZ_BUG_" + (seed or bug)],
     )
-    hzf_harness_library(name = b + "_harness", core = ":" + core,
-                        copts = coverage + (san_copts if san else []),
-                        san = not san, tags = default_only,
-                        # props/ runs every property against the same builds.
-                        visibility = ["//tools:__pkg__", "//props:__pkg__"])
+    n = _san_name(san)
+
+    # The shared harness over this core: what props/ and tools/ link.
+    native.cc_library(name = b + "_harness", deps = [":harness_" + n, ":" + core],
+                      tags = default_only, visibility = ["//tools:__pkg__", "//props:__pkg__"])
     for t in targets:
-        hzf_fuzz_binaries(
+        hzf_fuzz_link(
             b + "_" + t,
-            profile = t,
-            harness = ":" + b + "_harness",
+            entry = ":entry_%s_%s" % (n, t),
             fuzzer = b + "_" + t + "_fuzzer",
             srcs = ["seed_report.c"],
+            deps = [":" + core],
             tags = default_only,
             san = san,
         )
