@@ -137,6 +137,10 @@ size_t hzf_model_first_bad(const unsigned char *p, size_t req, uint8_t fill, siz
 int hzf_model_overlap(const hzf_model_t *m, const void *p, size_t n, int except);
 /* Does [p, p+n) overlap a block a racing thread holds? Its held[] index or -1. */
 int hzf_model_held(const hzf_model_t *m, const void *p, size_t n);
+/* "Is this address live?": the live or held block [p, p+n) overlaps, or NULL. */
+const hzf_block_t *hzf_model_live(const hzf_model_t *m, const void *p, size_t n);
+/* A new block [p, p+n) must overlap no live or held block: fails c ("overlap") if it does. */
+bool hzf_model_disjoint(hzf_ctx_t *c, const void *p, size_t n);
 /* Records a freed (or moved) block of req bytes: stale-pointer ops aim at its address,
  * and a size of mode "freed" (hzf_size_freed) asks for its size again. */
 void hzf_model_bury(hzf_model_t *m, const void *p, size_t req);

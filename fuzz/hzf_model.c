@@ -187,6 +187,13 @@ int hzf_model_held(const hzf_model_t *m, const void *p, size_t n) {
   return hzf__overlap_in(m->held, m->nheld, p, n, -1);
 }
 
+const hzf_block_t *hzf_model_live(const hzf_model_t *m, const void *p, size_t n) {
+  int o = hzf_model_overlap(m, p, n, -1);
+  if (o >= 0) return &m->b[o];
+  int h = hzf_model_held(m, p, n);
+  return h >= 0 ? &m->held[h] : NULL;
+}
+
 bool hzf_model_large_full(const hzf_model_t *m, size_t size, size_t align) {
   bool large;
   hzf_expected_usable(size, align, &large);
@@ -209,6 +216,15 @@ bool hzf_expect_oom(hzf_ctx_t *c, int err, const char *what) {
   }
   hzf_note(c, "NULL, ENOMEM (injected) ");
   return true;
+}
+
+bool hzf_model_disjoint(hzf_ctx_t *c, const void *p, size_t n) {
+  const hzf_block_t *x = hzf_model_live(c->m, p, n);
+  if (x)
+    hzf_fail(c, "overlap", "a block disjoint from every live block",
+             "+0x%zx (%zu B) overlaps block #%u at +0x%zx (%zu B)", (size_t)hzf_addr(p), n,
+             x->id, (size_t)hzf_addr(x->p), x->cap);
+  return !x;
 }
 
 int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) {
@@ -242,14 +258,7 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
                hzf_oracle_max_usable(req, align));
       return -1;
     }
-    int o = hzf_model_overlap(m, p, cap, -1), h = o < 0 ? hzf_model_held(m, p, cap) : -1;
-    if (o >= 0 || h >= 0) {
-      const hzf_block_t *x = o >= 0 ? &m->b[o] : &m->held[h];
-      hzf_fail(c, "overlap", "a block disjoint from every live block",
-               "+0x%zx (%zu B) overlaps block #%u at +0x%zx (%zu B)", (size_t)hzf_addr(p), cap,
-               x->id, (size_t)hzf_addr(x->p), x->cap);
-      return -1;
-    }
+    if (!hzf_model_disjoint(c, p, cap)) return -1;
     if (zeroed) {
       size_t bad = hzf_model_first_bad(p, req, 0, req);
       if (bad < req) {

@@ -180,13 +180,7 @@ static void hzf__step(void *arg) {
       hzf_expect_oom(&c, errno, "racing malloc");
       return;
     }
-    int o = hzf_model_overlap(c.m, p, n, -1);
-    if (o >= 0) {
-      hzf_fail(&c, "overlap", "a block disjoint from every live block",
-               "racing malloc: +0x%zx (%zu B) overlaps block #%u", (size_t)hzf_addr(p), n,
-               c.m->b[o].id);
-      return;
-    }
+    if (!hzf_model_disjoint(&c, p, n)) return;
     memset(p, 0xC3, n);
     if (hz_usable_size(p) < n)
       hzf_fail(&c, "usable-size", "requested <= usable", "racing malloc of %zu B: usable %zu", n,

@@ -554,8 +554,8 @@ static void hzf__neighbour(hzf_ctx_t *c, unsigned i) {
   if (((uintptr_t)q & (HZ_SLAB_SIZE - 1)) < ((uintptr_t)b->p & (HZ_SLAB_SIZE - 1)) ||
       (uintptr_t)q - ((uintptr_t)b->p & ~(uintptr_t)(HZ_SLAB_SIZE - 1)) >= HZ_SLAB_SIZE)
     return; /* past the end of the slab */
-  int live = hzf_model_overlap(c->m, q, 1, -1), held = hzf_model_held(c->m, q, 1);
-  if ((live >= 0 && c->m->b[live].p == q) || (held >= 0 && c->m->held[held].p == q)) return;
+  const hzf_block_t *live = hzf_model_live(c->m, q, 1);
+  if (live && live->p == q) return;
   bool handed = hzf_model_maybe_handed(q);
   unsigned allowed = HZF_BIT(HZ_FAULT_NOT_ALLOCATED) | HZF_BIT(HZ_FAULT_INTERIOR);
   if (handed) allowed |= HZF_BIT(HZ_FAULT_DOUBLE_FREE);
@@ -600,8 +600,7 @@ static void hzf__stale(hzf_ctx_t *c) {
   hzf_model_t *m = c->m;
   if (!m->ngrave) return;
   void *p = (void *)m->grave[c->op->pick % m->ngrave];
-  int live = hzf_model_overlap(m, p, 1, -1);
-  if (live >= 0 || hzf_model_held(m, p, 1) >= 0) {
+  if (hzf_model_live(m, p, 1)) {
     /* reused since: a free through it would be a correct free */
     hzf_note(c, "+0x%zx is inside a live block now: skipped", (size_t)hzf_addr(p));
     return;
@@ -638,7 +637,7 @@ static void hzf__classify(hzf_ctx_t *c) {
   } else if (what == 4) {
     if (!m->ngrave || hzf_free_running(c)) return;
     p = (void *)m->grave[c->op->pick % m->ngrave];
-    if (hzf_model_overlap(m, p, 1, -1) >= 0 || hzf_model_held(m, p, 1) >= 0) return;
+    if (hzf_model_live(m, p, 1)) return;
     allowed = 1u << HZ_PTR_FREE | 1u << HZ_PTR_UNALLOCATED | 1u << HZ_PTR_INTERIOR;
   } else {
     p = (void *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
@@ -649,14 +648,21 @@ static void hzf__classify(hzf_ctx_t *c) {
   bool ok = (allowed >> info.kind) & 1;
   if (ok && block && info.block != block) ok = false;
   if (ok && size && info.block_size != size) ok = false;
-  if (ok && what == 0 && !m->b[i].large && info.size_class != hz_size_to_class_checked(size))
+  /* The record's equations (hz_debug.h): a pointer into a small block carries its slab's
+   * class; one into a large block or outside hz has class -1 and no owner, and a foreign
+   * one no block either. Freed and unallocated addresses may be in a slab or not. */
+  if (ok && what <= 2) {
+    int cls = m->b[i].large ? -1 : hz_size_to_class_checked(m->b[i].cap);
+    if (info.size_class != cls || (m->b[i].large && info.owner)) ok = false;
+  }
+  if (ok && what == 3 && (info.block || info.block_size || info.size_class != -1 || info.owner))
     ok = false;
   if (!ok)
     hzf_fail(c, "classify", "the pointer's kind, containing block and size",
              "%s pointer +0x%zx: kind %s, block +0x%zx (want +0x%zx), size %zu (want %zu), "
-             "class %d", what == 0 ? "live" : what <= 2 ? "inner" : "other",
+             "class %d, owner %u", what == 0 ? "live" : what <= 2 ? "inner" : "other",
              (size_t)hzf_addr(p), hz_ptr_kind_name(info.kind), (size_t)hzf_addr(info.block),
-             (size_t)hzf_addr(block), info.block_size, size, info.size_class);
+             (size_t)hzf_addr(block), info.block_size, size, info.size_class, info.owner);
   hzf_note(c, "+0x%zx is %s", (size_t)hzf_addr(p), hz_ptr_kind_name(info.kind));
 }
 

@@ -30,6 +30,7 @@ import argparse
 import difflib
 import hashlib
 import json
+import re
 import os
 import random
 import shutil
@@ -77,6 +78,7 @@ class Finder:
         self.ci, self.root, self.files = ci, root, set(files)
         self.points = {}  # id -> point
         self.text = {f: open(os.path.join(root, f), encoding="utf-8").read() for f in files}
+        self.bug_spans = {}
 
     def rel(self, loc_file):
         if loc_file is None:
@@ -84,8 +86,46 @@ class Finder:
         p = os.path.relpath(os.path.realpath(loc_file.name), self.root)
         return p if p in self.files else None
 
+    @staticmethod
+    def closing(text, i, until=None):
+        """The offset just past the bracket matching text[i], or with `until`, past the
+        first `until` at depth 0 from i."""
+        depth = 0
+        while i < len(text):
+            c = text[i]
+            if until and c == until and depth == 0:
+                return i + 1
+            depth += {"(": 1, "{": 1, ")": -1, "}": -1}.get(c, 0)
+            if not until and depth == 0:
+                return i + 1
+            i += 1
+        return len(text)
+
+    def seeded_spans(self, f):
+        """[start, end) of the code that only a seeded build runs: every HZ_BUG(...)
+        condition (to its matching parenthesis: they span lines), and the statement an
+        `if (HZ_BUG(...))` guards."""
+        spans, text = [], self.text[f]
+        at = text.find("HZ_BUG(")
+        while at >= 0:
+            end = self.closing(text, at + len("HZ_BUG"))
+            spans.append((at, end))
+            rest = text[end:].lstrip()
+            if re.search(r"\bif\s*\(\s*$", text[:at]) and rest.startswith(")"):
+                body = end + (len(text) - end - len(rest)) + 1
+                body += len(text[body:]) - len(text[body:].lstrip())
+                stop = (self.closing(text, body) if text.startswith("{", body)
+                        else self.closing(text, body, until=";"))
+                spans.append((body, stop))
+            at = text.find("HZ_BUG(", end)
+        return spans
+
     def skipped(self, f, offset):
         text = self.text[f]
+        if f not in self.bug_spans:
+            self.bug_spans[f] = self.seeded_spans(f)
+        if any(s <= offset < e for s, e in self.bug_spans[f]):
+            return True
         start = text.rfind("\n", 0, offset) + 1
         end = text.find("\n", offset)
         line = text[start:end if end >= 0 else len(text)]
