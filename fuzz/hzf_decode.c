@@ -190,8 +190,8 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       break;
     case HZF_INTERIOR:
       if (sel & 8)
-        snprintf(buf, n, "%s(the slot %u blocks past live[%u])", hzf__call_names[sel & 3],
-                 1 + o->arg % 8u, o->pick);
+        snprintf(buf, n, "%s(%sthe slot %u blocks past live[%u])", hzf__call_names[sel & 3],
+                 (sel & 4) ? "a misaligned address in " : "", 1 + o->arg % 8u, o->pick);
       else
         snprintf(buf, n, "%s(%s of live[%u], arg %u)", hzf__call_names[sel & 3],
                  (sel & 4) ? "misaligned" : "interior", o->pick, o->arg);

@@ -545,7 +545,9 @@ static unsigned char *hzf__inside(const hzf_block_t *b, bool misaligned, unsigne
 /* free/realloc/usable_size of the start of a slot k blocks past a live small block, in
  * its slab: a live block (skipped: that would be a correct call), or a slot that is free,
  * never carved, or carved but never handed out. Whatever it is, a slot hz never handed
- * out must not be reported as a double free. */
+ * out must not be reported as a double free. With sel & 4 the address is a few bytes
+ * into that slot, or into the slab's tail past its last slot: not 16-byte aligned, so
+ * "misaligned" whatever the slot holds. */
 static void hzf__neighbour(hzf_ctx_t *c, unsigned i) {
   const hzf_block_t *b = &c->m->b[i];
   if (b->large || hzf_free_running(c)) return;
@@ -554,12 +556,18 @@ static void hzf__neighbour(hzf_ctx_t *c, unsigned i) {
   if (((uintptr_t)q & (HZ_SLAB_SIZE - 1)) < ((uintptr_t)b->p & (HZ_SLAB_SIZE - 1)) ||
       (uintptr_t)q - ((uintptr_t)b->p & ~(uintptr_t)(HZ_SLAB_SIZE - 1)) >= HZ_SLAB_SIZE)
     return; /* past the end of the slab */
+  hz_op_t op;
+  if (c->op->sel & 4) {
+    q += 1 + (c->op->arg >> 3) % 15u; /* still inside the slab: it ends 16-byte aligned */
+    hzf__bad_call(c, c->op->sel, q, &op);
+    hzf_expect_fault(c, HZF_BIT(HZ_FAULT_MISALIGNED), op, "a misaligned address in a slot");
+    return;
+  }
   const hzf_block_t *live = hzf_model_live(c->m, q, 1);
   if (live && live->p == q) return;
   bool handed = hzf_model_maybe_handed(q);
   unsigned allowed = HZF_BIT(HZ_FAULT_NOT_ALLOCATED) | HZF_BIT(HZ_FAULT_INTERIOR);
   if (handed) allowed |= HZF_BIT(HZ_FAULT_DOUBLE_FREE);
-  hz_op_t op;
   hzf__bad_call(c, c->op->sel, q, &op);
   hzf_expect_fault(c, allowed, op, handed ? "a freed slot" : "a slot never handed out");
 }
