@@ -71,7 +71,16 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
       return s < 0 ? 0 : (size_t)s;
     }
     case 1: return arg % 257;
-    case 2: return arg;
+    case 2: { /* log-uniform: every power-of-two band of the slab range equally likely,
+               * uniform inside it, so each 16-byte granule between class boundaries of
+               * the small bands (where a wrong size-to-class entry lives) is asked for
+               * often; uniform over 0..65535 asked for a given small granule once in
+               * 4 096 ops */
+      unsigned band = arg % 17, per = arg / 17; /* per < 3856 */
+      if (band == 0) return 0;
+      size_t lo = (size_t)1 << (band - 1);
+      return lo + (lo <= 3856 ? per % lo : (size_t)per * lo / 3856);
+    }
     default: return hz_large_threshold() + 1 + (size_t)(arg % 2048) * 2048;
   }
 }

@@ -146,8 +146,10 @@ bool hzf_model_disjoint(hzf_ctx_t *c, const void *p, size_t n);
 void hzf_model_bury(hzf_model_t *m, const void *p, size_t req);
 /* The size a malloc-like op asks for: hzf_size_of, or a freed block's size. */
 size_t hzf_model_size(const hzf_model_t *m, unsigned mode, unsigned arg);
-/* Whole-heap check, census against the model(s), no overlap, and every block's contents:
- * all checked bytes when `full`, else the first and last 64 bytes of each block. */
+/* Whole-heap check, census against the model(s), no overlap, every block's contents (all
+ * checked bytes when `full`, else the first and last 64 bytes of each block) and, under
+ * ASan, every recently freed address no live block covers reads as poisoned. `models` are
+ * all the models there are, at a point where no thread runs an op. */
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full);
 
 /* Retention: after the teardown (every block freed, every thread exited, one flush) the heap is

@@ -435,11 +435,68 @@ static bool hzf__heap_ok(hzf_ctx_t *c, hz_census_t *census) {
   return false;
 }
 
+/* ASan integration (core/base.h): a block hz holds for reuse (in a thread cache, a slab
+ * freelist, a remote batch, a pooled slab or a freed large extent) is poisoned, so that a
+ * program's use after free is reported, wherever the block went when it was freed. Every
+ * recently freed address (each model's grave) that no live block covers now must read as
+ * poisoned at its first and last requested byte. Without ASan there is nothing to check. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HZF_POISON_CHECK 1
+#endif
+#endif
+#ifdef HZF_POISON_CHECK
+#include <sanitizer/asan_interface.h>
+HZF_NO_COVERAGE static bool hzf__covered(const hzf_block_t *const *all, unsigned n,
+                                         hzf_model_t *const *models, unsigned nmodels,
+                                         uintptr_t a) {
+  unsigned lo = 0, hi = n; /* all[] is sorted by address: the last block starting <= a */
+  while (lo < hi) {
+    unsigned mid = (lo + hi) / 2;
+    if ((uintptr_t)all[mid]->p <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo && a < (uintptr_t)all[lo - 1]->p + all[lo - 1]->cap) return true;
+  for (unsigned k = 0; k < nmodels; k++)
+    if (hzf_model_held(models[k], (const void *)a, 1) >= 0) return true;
+  return false;
+}
+
+static bool hzf__graves_poisoned(hzf_ctx_t *c, const hzf_block_t *const *all, unsigned n,
+                                 hzf_model_t *const *models, unsigned nmodels) {
+  for (unsigned k = 0; k < nmodels; k++) {
+    const hzf_model_t *m = models[k];
+    for (unsigned g = 0; g < m->ngrave; g++) {
+      char *p = (char *)m->grave[g];
+      size_t req = m->grave_req[g];
+      char *last = p + (req ? req - 1 : 0);
+      if (hzf__covered(all, n, models, nmodels, (uintptr_t)p) ||
+          hzf__covered(all, n, models, nmodels, (uintptr_t)last))
+        continue; /* handed out again: live, so addressable */
+      if (!__asan_address_is_poisoned(p) || !__asan_address_is_poisoned(last)) {
+        hzf_fail(c, "poison", "memory hz holds for reuse is poisoned (ASan reports a use "
+                 "after free)", "the block freed at +0x%zx (%zu B) is not live, but its %s "
+                 "byte is addressable", (size_t)hzf_addr(p), req,
+                 __asan_address_is_poisoned(p) ? "last" : "first");
+        return false;
+      }
+    }
+  }
+  return true;
+}
+#else
+static bool hzf__graves_poisoned(hzf_ctx_t *c, const hzf_block_t *const *all, unsigned n,
+                                 hzf_model_t *const *models, unsigned nmodels) {
+  (void)c, (void)all, (void)n, (void)models, (void)nmodels;
+  return true;
+}
+#endif
+
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full) {
   if (!hzf_checking(c)) return true;
   hz_census_t census;
   if (!hzf__heap_ok(c, &census)) return false;
-  static const hzf_block_t *all[HZF_MAX_LIVE * HZF_MAX_THREADS];
+  static const hzf_block_t *all[HZF_MAX_LIVE * (HZF_MAX_THREADS + 1)];
   uint64_t small = 0, large = 0;
   unsigned n = 0;
   for (unsigned k = 0; k < nmodels; k++) {
@@ -470,7 +527,7 @@ bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmod
                all[i]->id, (size_t)hzf_addr(all[i]->p));
       return false;
     }
-  return true;
+  return hzf__graves_poisoned(c, all, n, models, nmodels);
 }
 
 bool hzf_model_check_empty(hzf_ctx_t *c) {
