@@ -71,15 +71,22 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
       return s < 0 ? 0 : (size_t)s;
     }
     case 1: return arg % 257;
-    case 2: { /* log-uniform: every power-of-two band of the slab range equally likely,
-               * uniform inside it, so each 16-byte granule between class boundaries of
-               * the small bands (where a wrong size-to-class entry lives) is asked for
-               * often; uniform over 0..65535 asked for a given small granule once in
-               * 4 096 ops */
-      unsigned band = arg % 17, per = arg / 17; /* per < 3856 */
+    case 2: { /* Any slab size, two ways, so that no size a program can ask for is rare:
+               * even args pick a 16-byte granule up to 4 KiB uniformly, then a byte
+               * in it (one granule in 514 ops: a wrong entry of a size-to-class table
+               * sits in one granule between two class boundaries); odd args pick a
+               * power-of-two band [2^(b-1), 2^b) of 0..64 KiB, then a size inside it
+               * (the larger sizes, scaled). A uniform arg asked for a given small
+               * granule once in 4 096 ops. */
+      unsigned a = arg >> 1; /* < 32768 */
+      if (!(arg & 1)) {
+        unsigned g = a % 257, back = (a / 257) % 16;
+        return g ? (size_t)16 * g - back : 0;
+      }
+      unsigned band = a % 17, per = a / 17; /* per < 1928 */
       if (band == 0) return 0;
       size_t lo = (size_t)1 << (band - 1);
-      return lo + (lo <= 3856 ? per % lo : (size_t)per * lo / 3856);
+      return lo + (lo <= 1928 ? per % lo : (size_t)per * lo / 1928);
     }
     default: return hz_large_threshold() + 1 + (size_t)(arg % 2048) * 2048;
   }

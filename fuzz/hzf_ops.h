@@ -108,8 +108,8 @@ long hzf_parse_text(const hzf_profile_t *p, const char *text, uint8_t *out, size
                     char *err, size_t errn);
 
 /* Size requested by a malloc-like op from its 2 size-mode bits and 16-bit arg: 0 a
- * class boundary +-3, 1 tiny (0..256), 2 any slab size (log-uniform: a power-of-two band
- * [2^(b-1), 2^b), b = arg % 17, then uniform inside it), 3 large (above 64 KiB).
+ * class boundary +-3, 1 tiny (0..256), 2 any slab size (even args: a uniform 16-byte
+ * granule up to 4 KiB; odd args: a power-of-two band of 0..64 KiB), 3 large (above 64 KiB).
  * One mode-0 arg in four (arg >> 14 == 3) means "the size of the k-th most recently
  * freed block" instead, k = arg & 3, so that a later op asks for the size an earlier
  * free gave back and gets the same block again (the model resolves it; with nothing
