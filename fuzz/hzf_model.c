@@ -88,13 +88,15 @@ void hzf_model_reset(hzf_model_t *m) {
 
 size_t hzf_expected_usable(size_t size, size_t align, bool *large) {
   *large = false;
-  if (size <= hz_large_threshold()) {
-    int cls = hz_size_to_class_checked(size);
-    if (align <= 16) return hz_size_class_size((unsigned)cls);
-    if (align <= 4096)
-      for (unsigned k = (unsigned)cls; k < hz_size_class_count(); k++)
-        if (hz_size_class_size(k) % align == 0) return hz_size_class_size(k);
-  }
+  /* A slab block is the smallest class that holds the request (over-aligned: whose
+   * size is a multiple of the alignment), found by walking the class list, not through
+   * the size-to-class lookup (a granule table, then arithmetic) that hz uses and this
+   * holds to the list: a wrong entry that still gives a class big enough is caught. */
+  if (size <= hz_large_threshold() && align <= 4096)
+    for (unsigned k = 0; k < hz_size_class_count(); k++) {
+      size_t s = hz_size_class_size(k);
+      if (s >= size && s % (align < 16 ? 16 : align) == 0) return s;
+    }
   /* Large: the request rounded up to pages (the extent behind it is whole SuperSlabs);
    * an over-aligned request of 0 bytes gets one page, never a usable size of 0. */
   *large = true;
