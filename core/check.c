@@ -141,6 +141,12 @@ static int hz__check_superslabs(hz__check_t *c) {
         if (hz_ptag_get((char *)hz_ss_addr(i) + (p << HZ_PAGE_SHIFT)) != 0)
           return hz__fail(c, "ptag[page] == 0 for every page of a free extent or large block",
                           ss, "superslab %u page %zu", i, p);
+      /* Slab metadata outlives the cut: a stale state would let a later walk or reuse
+       * of the SuperSlab take it for a live slab. */
+      for (size_t k = 0; k < HZ_SLABS_PER_SUPERSLAB; k++)
+        if (hz_slab_of((char *)hz_ss_addr(i) + (k << HZ_SLAB_SHIFT))->state != HZ_SLAB_UNCUT)
+          return hz__fail(c, "every slab of a free extent or large block is UNCUT", ss,
+                          "superslab %u slab %zu", i, k);
     } else if (kind == HZ_SS_SLABS) {
       c->census.superslabs_slab++;
       uint32_t pooled = 0;

@@ -81,3 +81,15 @@ HZ_TEST(large_and_dirty_byte_counts_that_drift_are_found) {
   hz_arena.dirty_bytes -= 1;
   HZ_TEST_CENSUS();
 }
+
+HZ_TEST(a_slab_left_pooled_in_a_free_superslab_is_found) {
+  void *p = hz_malloc((size_t)1 << 20); /* a large block: its SuperSlabs are not cut */
+  HZ_REQUIRE(p != NULL);
+  hz_slab_t *s = hz_slab_of((char *)p + HZ_SLAB_SIZE);
+  HZ_REQUIRE(s->state == HZ_SLAB_UNCUT);
+  s->state = HZ_SLAB_POOLED;
+  expect_violation("every slab of a free extent or large block is UNCUT", "slab 1");
+  s->state = HZ_SLAB_UNCUT;
+  HZ_TEST_CENSUS();
+  hz_free(p);
+}
