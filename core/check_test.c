@@ -93,3 +93,21 @@ HZ_TEST(a_slab_left_pooled_in_a_free_superslab_is_found) {
   HZ_TEST_CENSUS();
   hz_free(p);
 }
+
+HZ_TEST(a_block_twice_on_a_slab_freelist_is_found) {
+  hz_thread_flush();
+  enum { N = 4 };
+  void *p[N];
+  for (int i = 0; i < N; i++) p[i] = hz_malloc(1200);
+  hz_slab_t *s = hz_slab_of(p[0]);
+  for (int i = 1; i < N; i++) hz_free(p[i]);
+  hz_thread_flush(); /* onto the freelist; p[0] keeps the slab owned */
+  HZ_REQUIRE(s->free_count >= 2);
+  void *a = s->freelist, *b = hz_link_get(a), *after_b = hz_link_get(b);
+  hz_link_set(b, a); /* a, b, a, ...: a cycle that the count alone reports as a long list */
+  expect_violation("a block is on a free list twice (or a cycle)", "class");
+  hz_link_set(b, after_b);
+  HZ_TEST_CENSUS();
+  hz_free(p[0]);
+  hz_thread_flush();
+}
