@@ -73,11 +73,11 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
     case 1: return arg % 257;
     case 2: { /* Any slab size, two ways, so that no size a program can ask for is rare:
                * even args pick a 16-byte granule up to 4 KiB uniformly, then a byte
-               * in it (one granule in 514 ops: a wrong entry of a size-to-class table
-               * sits in one granule between two class boundaries); odd args pick a
-               * power-of-two band [2^(b-1), 2^b) of 0..64 KiB, then a size inside it
-               * (the larger sizes, scaled). A uniform arg asked for a given small
-               * granule once in 4 096 ops. */
+               * in it (each granule once in 514 sizes of this mode: a wrong entry of a
+               * size-to-class table sits in one granule between two class boundaries);
+               * odd args pick a power-of-two band [2^(b-1), 2^b) of 0..64 KiB, then a
+               * size inside it (the larger sizes, scaled). A uniform arg asked for a
+               * given small granule once in 4 096. */
       unsigned a = arg >> 1; /* < 32768 */
       if (!(arg & 1)) {
         unsigned g = a % 257, back = (a / 257) % 16;
