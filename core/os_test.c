@@ -7,22 +7,21 @@
  * survive and that the slack is really gone. */
 #include <errno.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/os.h"
 #include "core/testing/hz_test.h"
 
 enum { HZ_GUARD = 1 << 16 };
 
+/* mincore's residency vector, one byte a page: room for the largest range asked about. */
+static unsigned char hz__vec[(64u << 20) / 4096];
+
 /* Whether every page of [p, p + n) is mapped (mincore fails with ENOMEM otherwise). */
-static int mapped(void *p, size_t n) {
-  static unsigned char vec[(64u << 20) / 4096];
-  return mincore(p, n, vec) == 0;
-}
+static int mapped(void *p, size_t n) { return mincore(p, n, hz__vec) == 0; }
+/* Whether no page of [p, p + n) is: one page at a time, as one unmapped page fails all. */
 static int unmapped(void *p, size_t n) {
-  static unsigned char vec[(64u << 20) / 4096];
   for (size_t off = 0; off < n; off += 4096)
-    if (mincore((char *)p + off, 4096, vec) == 0 || errno != ENOMEM) return 0;
+    if (mincore((char *)p + off, 4096, hz__vec) == 0 || errno != ENOMEM) return 0;
   return 1;
 }
 
