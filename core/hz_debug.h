@@ -104,6 +104,11 @@ int hz_heap_check(hz_violation_t *out, hz_census_t *census);
  * but the caller holds a thread cache and the program holds no hz block; returns 0, or
  * -1 (changing nothing) when that is not so. Not for use while other threads allocate. */
 int hz_debug_reset(void);
+/* hz_debug_reset, except that up to `keep` bytes of the arena's resident pages are
+ * cleared in place and stay resident instead of being decommitted (the rest is
+ * decommitted as before). A driver that resets after every input saves faulting the same
+ * pages in again each time; a test that measures resident memory wants hz_debug_reset. */
+int hz_debug_reset_warm(size_t keep);
 
 /* The calling thread leaves hz as if it exited (its cache flushed, its slabs abandoned
  * or released, its id free for reuse) but goes on running; its next allocation registers

@@ -35,10 +35,13 @@ void *hz_large_alloc(size_t size, size_t align, bool zero) {
   if (dirty > h->large_touched) h->large_touched = dirty;
   hz_unpoison(p, hz_large_usable(p));
   /* Only the extent's dirty prefix can hold old data: past it, reused memory reads as
-   * zero as fresh or decommitted memory does, and a memset would only fault it in. */
+   * zero as fresh or decommitted memory does, and a memset would only fault it in. Within
+   * it, only the pages the kernel holds: the old block may have written a few of the
+   * pages its size spans, and hz_pages_clear decommits the rest instead of faulting them in. */
   if (zero) {
-    size_t d = dirty < size ? dirty : size;
-    memset(p, 0, d);
+    size_t d = dirty < size ? dirty : size, whole = d & ~(HZ_PAGE_SIZE - 1);
+    hz_pages_clear(p, whole, SIZE_MAX);
+    memset((char *)p + whole, 0, d - whole);
     if (d < size) hz_mark_initialized((char *)p + d, size - d);
   }
   HZ_COUNT(large_allocs);

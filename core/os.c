@@ -1,4 +1,5 @@
-/* Layer 0 (os): mmap, mprotect, madvise, getrandom and write, and nothing else does. */
+/* Layer 0 (os): mmap, mprotect, madvise, mincore, getrandom and write, and nothing else
+ * does. */
 #include "core/os.h"
 
 #include <errno.h>
@@ -62,6 +63,13 @@ int hz_os_set_page_source(const hz_page_source_t *src) {
 }
 
 void hz_os_freeze(void) { atomic_store(&hz__os_frozen, 1); }
+
+int hz_os_resident(const void *p, size_t size, unsigned char *vec) {
+  int saved = errno;
+  int rc = mincore((void *)p, size, vec);
+  errno = saved;
+  return rc == 0 ? 0 : -1;
+}
 
 uint64_t hz_os_random(void) {
   uint64_t v = 0;

@@ -35,6 +35,10 @@ int hz_os_set_page_source(const hz_page_source_t *src);
 /* Marks the page source as fixed (called by heap initialisation). */
 void hz_os_freeze(void);
 
+/* Which pages of [p, p + size) (page aligned) are resident: bit 0 of vec[i] for page i,
+ * as mincore reports them. 0 on success, -1 when the kernel refuses. */
+int hz_os_resident(const void *p, size_t size, unsigned char *vec);
+
 /* 64 random bits from the kernel, or a mix of addresses and time if it refuses. */
 uint64_t hz_os_random(void);
 /* Writes to standard error without allocating. */

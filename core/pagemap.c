@@ -45,13 +45,52 @@ static struct {
   size_t bytes;
 } hz__deferred_decommit;
 
-void hz_pagemap_reset(void) {
+/* True when the page at p holds only zero bytes: one cache line at a time, so a page that
+ * holds data usually stops at its first line. Not instrumented for coverage: a fuzzing
+ * build would trace every word's comparison. */
+__attribute__((no_sanitize("address", "memory", "coverage"))) static bool hz__page_is_zero(
+    const unsigned char *p) {
+  const uint64_t *w = (const uint64_t *)(const void *)p;
+  for (size_t i = 0; i < HZ_PAGE_SIZE / sizeof *w; i += 8) {
+    uint64_t any = 0;
+    for (size_t k = 0; k < 8; k++) any |= w[i + k];
+    if (any) return false;
+  }
+  return true;
+}
+
+void hz_pages_clear(void *p, size_t size, size_t keep) {
+  unsigned char vec[512]; /* 2 MiB of pages per residency query */
+  const size_t chunk = sizeof vec << HZ_PAGE_SHIFT;
+  unsigned char *base = p;
+  for (size_t off = 0; off < size; off += chunk) {
+    size_t len = size - off < chunk ? size - off : chunk, pages = len >> HZ_PAGE_SHIFT;
+    if (keep == 0 || hz_os_resident(base + off, len, vec) != 0) memset(vec, 0, pages);
+    for (size_t i = 0, j; i < pages; i = j) {
+      unsigned char resident = vec[i] & 1;
+      for (j = i + 1; j < pages && (vec[j] & 1) == resident; j++) {
+      }
+      unsigned char *run = base + off + (i << HZ_PAGE_SHIFT);
+      size_t bytes = (j - i) << HZ_PAGE_SHIFT;
+      if (resident && bytes <= keep) {
+        keep -= bytes;
+        for (size_t k = 0; k < bytes; k += HZ_PAGE_SIZE)
+          if (!hz__page_is_zero(run + k)) memset(run + k, 0, HZ_PAGE_SIZE);
+      } else if (hz_os_pages()->decommit(run, bytes) == 0) {
+        hz_mark_initialized(run, bytes);
+      } else {
+        memset(run, 0, bytes); /* the OS kept the data: clear it by hand */
+      }
+    }
+  }
+}
+
+void hz_pagemap_reset(size_t keep) {
   size_t used = (size_t)hz_arena.bump << HZ_SUPERSLAB_SHIFT;
   if (used) {
-    bool cleared = hz_os_pages()->decommit((void *)hz_arena.base, used) == 0;
     hz_unpoison((void *)hz_arena.base, used); /* as never-used arena is */
-    /* The next heap trusts never-used arena to read as zero: clear what the OS kept. */
-    if (!cleared) memset((void *)hz_arena.base, 0, used);
+    /* The next heap trusts never-used arena to read as zero. */
+    hz_pages_clear((void *)hz_arena.base, used, keep);
     /* Only the used prefix of each table: the cost follows the heap, not the arena. */
     memset((void *)hz_arena.ptag, 0, (used >> HZ_PAGE_SHIFT) * sizeof *hz_arena.ptag);
     memset(hz_arena.ss, 0, hz_arena.bump * sizeof *hz_arena.ss);

@@ -124,12 +124,23 @@ bool hz_extent_grow(uint32_t head, uint32_t n, size_t *dirty);
  * is freed as an extent of which at most `tail_touched` bytes were written. */
 void hz_extent_shrink(uint32_t head, uint32_t n, size_t tail_touched);
 
+/* Makes the pages of [p, p + size) (page aligned) read as zero. Resident pages, up to
+ * `keep` bytes of them, are cleared in place (those holding data) and stay resident; the
+ * rest is decommitted, which costs no page fault now or later for pages the kernel does not
+ * hold. Pages it does not hold are decommitted too, not skipped: a swapped-out page still
+ * holds data. So clearing costs what the memory really holds, not its length: a reset that
+ * would fault the same pages in again on the next input, or a calloc of a reused extent
+ * whose old block wrote a few of its pages. */
+void hz_pages_clear(void *p, size_t size, size_t keep);
+
 /* Lock order: pool lock (slab.h) before the arena lock. */
 void hz_pagemap_lock(void);
 void hz_pagemap_unlock(void);
 void hz_pagemap_reset_lock_after_fork(void);
 /* Forgets every extent, tag and slab: the arena as hz_pagemap_init left it, its used part
- * decommitted. Arena lock held; nothing in the arena may be in use (hz_debug_reset). */
-void hz_pagemap_reset(void);
+ * reading as zero. Up to `keep` bytes of its resident pages are cleared in place and stay
+ * resident; the rest is decommitted. Arena lock held; nothing in the arena may be in use
+ * (hz_debug_reset). */
+void hz_pagemap_reset(size_t keep);
 
 #endif /* HZ_PAGEMAP_H */

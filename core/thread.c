@@ -116,7 +116,9 @@ void hz_thread_detach(void) {
   pthread_setspecific(hz__threads.key, NULL);
 }
 
-int hz_debug_reset(void) {
+int hz_debug_reset(void) { return hz_debug_reset_warm(0); }
+
+int hz_debug_reset_warm(size_t keep) {
   if (!hz_ensure_init()) return -1;
   if (hz_tc.tid != HZ_TID_NONE) hz_tcache_flush(&hz_tc);
   hz_census_t census;
@@ -126,7 +128,7 @@ int hz_debug_reset(void) {
       census.threads > (hz_tc.tid != HZ_TID_NONE))
     return -1;
   hz__fork_prepare(); /* every lock, in the usual order */
-  hz_pagemap_reset();
+  hz_pagemap_reset(keep);
   hz_pool_reset();
   for (uint32_t tid = 0; tid < hz__threads.next_tid; tid++) {
     hz__threads.caches[tid] = NULL;
