@@ -364,7 +364,9 @@ def stages(args, ws):
 
 def run_mutant(args, root, ws, p):
     path = os.path.join(ws, p["file"])
-    original = open(os.path.join(root, p["file"]), encoding="utf-8").read()
+    # The copy's text, not the checkout's: the copy is the tree the points were found in
+    # when the run started, and the checkout may be edited while a long run goes on.
+    original = open(path, encoding="utf-8").read()
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(apply(original, p["edits"]))
     result = {"id": p["id"], "file": p["file"], "line": p["line"], "kind": p["kind"],
