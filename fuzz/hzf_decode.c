@@ -97,6 +97,7 @@ int hzf_size_freed(unsigned mode, unsigned arg) {
 }
 
 int hzf_exit_is_real(unsigned sel) { return (sel & 7) == 0; }
+int hzf_fork_is_real(unsigned sel) { return ((sel >> 2) & 3) == 0; }
 
 unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
 unsigned hzf_calloc_burst_of(unsigned pick) { return (pick & 0x80) ? 2u << ((pick >> 4) & 7) : 1u; }
@@ -244,6 +245,10 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       snprintf(buf, n, "%s", hzf_exit_is_real(sel) ? "pthread exit" : "detach");
       break;
     case HZF_FORK:
+      if (!hzf_fork_is_real(sel)) {
+        snprintf(buf, n, "no fork (three in four are not)");
+        break;
+      }
       snprintf(buf, n, "the child frees every %u%s parent block, allocates %u x %s", 1 + sel % 4u,
                sel % 4u == 0 ? "st" : sel % 4u == 1 ? "nd" : sel % 4u == 2 ? "rd" : "th",
                1 + o->pick % 32u, hzf__size_text(1, o->arg, 1, sz, sizeof sz));

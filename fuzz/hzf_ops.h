@@ -124,6 +124,8 @@ static inline int hzf_free_races(unsigned arg) { return (arg & 7) == 7; }
 /* Is an exit op a real pthread exit (sel & 7 == 0), or hz_thread_detach, which runs
  * hz's same thread-exit path on a thread that goes on? */
 int hzf_exit_is_real(unsigned sel);
+/* Whether a fork op forks (one in four, by variant bits 2-3; bits 0-1 are the child's). */
+int hzf_fork_is_real(unsigned sel);
 /* A race op's fields: the point its next op waits at (sel & 7; -1, from 6 and 7, is
  * the first point reached), and the step the racing thread takes there (sel >> 3, one of
  * HZF_RACE_STEPS, named for traces). */
