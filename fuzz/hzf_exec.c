@@ -123,8 +123,8 @@ static const struct {
     {"misuse-wrong-kind", "every misuse is reported with one of the expected kinds"},
     {"misuse-message", "a misuse report begins \"hz: <fault> in <call>(<pointer>)\""},
     {"false-fault", "correct use is never reported"},
-    {"misuse-result", "after a reported misuse the call has no effect: NULL (realloc), 0 "
-                      "(usable_size)"},
+    {"misuse-result", "after a reported misuse the call has no effect: NULL with EINVAL "
+                      "(realloc), 0 (usable_size)"},
     {"foreign-write", "hz never writes memory it does not own"},
     {"census", "the census's blocks held by the program equal the model's live blocks"},
     {"sll", "TLS SLL: count == length(head), and count <= max between operations"},

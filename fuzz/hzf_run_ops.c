@@ -28,9 +28,14 @@ static void *hzf__bad_call(hzf_ctx_t *c, unsigned call, void *p, hz_op_t *op) {
   switch (call & 3) {
     case 1: {
       *op = HZ_OP_REALLOC;
+      errno = 0;
       void *q = hz_realloc(p, 64);
+      int e = errno;
       if (q) hzf_fail(c, "misuse-result", "realloc of a bad pointer returns NULL",
                       "returned +0x%zx", (size_t)hzf_addr(q));
+      else if (e != EINVAL)
+        hzf_fail(c, "misuse-result", "realloc of a bad pointer sets errno to EINVAL",
+                 "errno is %d (%s)", e, e ? strerror(e) : "unchanged");
       return q;
     }
     case 2: {

@@ -362,7 +362,7 @@ def stages(args, ws):
     yield "unit", ["bazel", "test", "--test_output=errors", "//core/..."]
 
 
-def run_mutant(args, root, ws, p):
+def run_mutant(args, ws, p):
     path = os.path.join(ws, p["file"])
     # The copy's text, not the checkout's: the copy is the tree the points were found in
     # when the run started, and the checkout may be edited while a long run goes on.
@@ -499,7 +499,7 @@ def main():
         print("mutation: %d sampled, %d done, %d to run (workspace %s)" % (
             len(picked), len(picked) - len(todo), len(todo), ws), flush=True)
         for k, p in enumerate(todo):
-            r = run_mutant(args, root, ws, p)
+            r = run_mutant(args, ws, p)
             done[r["id"]] = r
             with open(results_path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(r) + "\n")
