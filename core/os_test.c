@@ -6,7 +6,10 @@
  * so the kernel's first fit puts the reservation there, and checks that the guards
  * survive and that the slack is really gone. */
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/os.h"
 #include "core/testing/hz_test.h"
@@ -79,4 +82,22 @@ HZ_TEST(an_aligned_reservation_unmaps_only_its_own_slack) {
              check_reserve(((size_t)1 << 20) + 4096, (size_t)4 << 20) +
              check_reserve((size_t)2 << 20, 4096);
   HZ_EXPECT(hits > 0); /* else the slack was never checked on this kernel */
+}
+
+/* A program may run with its error stream closed: a report to it must fail quietly and
+ * return, not retry forever. In a child, with an alarm for the retry loop. */
+HZ_TEST(a_report_to_a_closed_error_stream_returns) {
+  pid_t pid = fork();
+  HZ_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    alarm(5);
+    close(2);
+    static const char msg[] = "hz: nobody reads this\n";
+    errno = 0;
+    hz_os_write_stderr(msg, sizeof msg - 1);
+    _exit(errno == 0 ? 0 : 3); /* and errno is the caller's, not write's EBADF */
+  }
+  int status = 0;
+  HZ_REQUIRE(waitpid(pid, &status, 0) == pid);
+  HZ_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }

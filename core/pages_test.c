@@ -4,6 +4,7 @@
  * reads contents, since reading a page may map it. */
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/api.h"
 #include "core/testing/hz_test.h"
@@ -107,4 +108,31 @@ HZ_TEST(a_warm_reset_keeps_what_fits_its_budget_resident_and_zero) {
   /* A cold reset gives every page back. */
   HZ_REQUIRE(hz_debug_reset() == 0);
   HZ_EXPECT_EQ(resident(p, size / PAGE), 0);
+}
+
+/* Whether the kernel may read p: write(2) from an address it may not read fails with
+ * EFAULT instead of faulting the test. */
+static int readable(const void *p) {
+  int fd[2];
+  if (pipe(fd) != 0) return -1;
+  int ok = write(fd[1], p, 1) == 1;
+  close(fd[0]);
+  close(fd[1]);
+  return ok;
+}
+
+/* Never-used arena is reserved, not committed: growing a block in place into it must
+ * commit all of the growth. The fuzzers' per-input reset leaves the arena it used
+ * committed, so only growth past everything a process has used shows a short commit. */
+HZ_TEST(a_block_grown_in_place_past_all_used_arena_is_committed_to_its_last_byte) {
+  HZ_REQUIRE(hz_debug_reset() == 0);
+  unsigned char *p = hz_malloc(1u << 20); /* the first extent after a reset: at the bump */
+  HZ_REQUIRE(p != NULL);
+  const size_t size = (size_t)256 << 20; /* far past what the tests before used */
+  unsigned char *q = hz_realloc(p, size);
+  HZ_REQUIRE(q != NULL);
+  HZ_EXPECT(q == p);
+  HZ_EXPECT_EQ(readable(q + size - 1), 1);
+  HZ_EXPECT_EQ(readable(q + size / 2), 1);
+  hz_free(q);
 }

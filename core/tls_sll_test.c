@@ -125,3 +125,41 @@ HZ_TEST(a_class_that_keeps_running_dry_grows_its_bound_until_flush) {
   HZ_EXPECT_EQ(hz_tc.sll[cls].max, base);
   HZ_EXPECT_EQ(hz_tc.sll[cls].count, 0);
 }
+
+/* The thread cache's validator (HZ_DEBUG 3 runs it after every cache operation) on a copy
+ * of a real cache, one rule broken at a time: each must be found, by its own message. A
+ * validator only ever shown a healthy cache could accept anything. */
+static hz_tcache_t broken;
+
+static const char *validate_copy_with(void (*breakit)(hz_tcache_t *)) {
+  hz_tcache_t *tc = hz_thread_cache();
+  if (!tc) return "no thread cache";
+  memcpy(&broken, tc, sizeof broken);
+  breakit(&broken);
+  return hz_tcache_validate(&broken);
+}
+static void nothing(hz_tcache_t *t) { (void)t; }
+static void empty_batch_in_use(hz_tcache_t *t) {
+  t->pending[0] = (hz_remote_batch_t){0};
+  t->pending[0].slab = hz_slab_of(blocks); /* a batch of a slab, with no block */
+  t->pending[0].limit = 4;
+}
+static void class_zero_count_wrong(hz_tcache_t *t) { t->sll[0].count = t->sll[0].count + 1; }
+static void last_class_count_wrong(hz_tcache_t *t) {
+  t->sll[HZ_NUM_CLASSES - 1].count = t->sll[HZ_NUM_CLASSES - 1].count + 1;
+}
+
+HZ_TEST(the_cache_validator_names_each_broken_rule) {
+  hz_thread_flush();
+  void *keep = hz_malloc(16); /* a registered cache, class 0 in use */
+  HZ_REQUIRE(keep != NULL);
+  const char *why = validate_copy_with(nothing);
+  HZ_EXPECT(why == NULL);
+  why = validate_copy_with(empty_batch_in_use);
+  HZ_EXPECT(why && strstr(why, "1..limit"));
+  why = validate_copy_with(class_zero_count_wrong);
+  HZ_EXPECT(why && strstr(why, "count == length"));
+  why = validate_copy_with(last_class_count_wrong);
+  HZ_EXPECT(why && strstr(why, "count == length"));
+  hz_free(keep);
+}
