@@ -6,7 +6,6 @@
  * so the kernel's first fit puts the reservation there, and checks that the guards
  * survive and that the slack is really gone. */
 #include <errno.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
