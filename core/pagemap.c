@@ -59,13 +59,23 @@ __attribute__((no_sanitize("address", "memory", "coverage"))) static bool hz__pa
   return true;
 }
 
+/* Decommits [p, p + bytes), or clears it by hand where the OS refuses. */
+static void hz__decommit_or_clear(unsigned char *p, size_t bytes) {
+  if (hz_os_pages()->decommit(p, bytes) == 0) hz_mark_initialized(p, bytes);
+  else memset(p, 0, bytes); /* the OS kept the data */
+}
+
 void hz_pages_clear(void *p, size_t size, size_t keep) {
   unsigned char vec[512]; /* 2 MiB of pages per residency query */
   const size_t chunk = sizeof vec << HZ_PAGE_SHIFT;
   unsigned char *base = p;
+  if (keep == 0) { /* nothing kept: one decommit of the whole range, no residency query */
+    hz__decommit_or_clear(base, size);
+    return;
+  }
   for (size_t off = 0; off < size; off += chunk) {
     size_t len = size - off < chunk ? size - off : chunk, pages = len >> HZ_PAGE_SHIFT;
-    if (keep == 0 || hz_os_resident(base + off, len, vec) != 0) memset(vec, 0, pages);
+    if (hz_os_resident(base + off, len, vec) != 0) memset(vec, 0, pages);
     for (size_t i = 0, j; i < pages; i = j) {
       unsigned char resident = vec[i] & 1;
       for (j = i + 1; j < pages && (vec[j] & 1) == resident; j++) {
@@ -76,10 +86,8 @@ void hz_pages_clear(void *p, size_t size, size_t keep) {
         keep -= bytes;
         for (size_t k = 0; k < bytes; k += HZ_PAGE_SIZE)
           if (!hz__page_is_zero(run + k)) memset(run + k, 0, HZ_PAGE_SIZE);
-      } else if (hz_os_pages()->decommit(run, bytes) == 0) {
-        hz_mark_initialized(run, bytes);
       } else {
-        memset(run, 0, bytes); /* the OS kept the data: clear it by hand */
+        hz__decommit_or_clear(run, bytes);
       }
     }
   }
