@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/hz_debug.h"
 
 /* Kind order: MALLOC CALLOC MEMALIGN REALLOC FREE USABLE WRITE SLL_POP SLL_PUSH
@@ -88,8 +89,35 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
       size_t lo = (size_t)1 << (band - 1);
       return lo + (lo <= 1928 ? per % lo : (size_t)per * lo / 1928);
     }
-    default: return hz_large_threshold() + 1 + (size_t)(arg % 2048) * 2048;
+    default: { /* Large, two ways. Below 2^15, any 2 KiB step up to 4 MiB past the
+                * threshold. From 2^15, a multiple of a page, a slab or half a SuperSlab,
+                * -1, exactly or +1: where a block stops or starts needing one more unit
+                * of what the allocator hands out (a page of usable size, a slab, a
+                * SuperSlab of extent, half an extent for a shrink), and a step uniform
+                * in 2 KiB meets an exact multiple of 2 MiB once in a thousand sizes.
+                * Both stay within about 4 MiB: every page of a calloc'd or moved block
+                * costs a fault, and a 3-SuperSlab extent is already a multi-unit one. */
+      if (arg < 0x8000) return hz_large_threshold() + 1 + (size_t)(arg % 2048) * 2048;
+      unsigned a = arg & 0x7fff, unit = (a / 3) % 3, k = a / 9; /* k < 3641 */
+      size_t base = unit == 0 ? (1 + k % 1024) * HZ_PAGE_SIZE
+                  : unit == 1 ? (1 + k % 32) * HZ_SLAB_SIZE
+                              : (1 + k % 4) * (HZ_SUPERSLAB_SIZE / 2);
+      return base + a % 3 - 1;
+    }
   }
+}
+
+size_t hzf_realloc_relative(size_t old, unsigned sel, unsigned arg) {
+  size_t d = arg % 4096u;
+  if (arg < 0x8000) return (sel & 16) ? (old > d ? old - d : 1) : old + d;
+  /* Geometric, as a growing array reallocates: twice or half the old size, -1, exactly
+   * or +1. Doubling and halving keep a block's size on the grid it started on, so a
+   * block of a page, a slab or a SuperSlab multiple reaches the next multiple exactly,
+   * and half the old size is where "shrink in place" policies draw their line. A block
+   * stops doubling past 4 MiB: an input of doublings would otherwise copy gigabytes. */
+  size_t base = (sel & 16) ? old / 2 : old <= ((size_t)4 << 20) ? old * 2 : old;
+  size_t ns = base + d % 3; /* base - 1, base or base + 1, never 0 (nor SIZE_MAX) */
+  return ns > 1 ? ns - 1 : 1;
 }
 
 int hzf_size_freed(unsigned mode, unsigned arg) {
@@ -97,7 +125,7 @@ int hzf_size_freed(unsigned mode, unsigned arg) {
 }
 
 int hzf_exit_is_real(unsigned sel) { return (sel & 7) == 0; }
-int hzf_fork_is_real(unsigned sel) { return ((sel >> 2) & 3) == 0; }
+int hzf_fork_is_real(unsigned sel) { return ((sel >> 2) & 15) == 0; }
 
 unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
 unsigned hzf_calloc_burst_of(unsigned pick) { return (pick & 0x80) ? 2u << ((pick >> 4) & 7) : 1u; }
@@ -176,9 +204,13 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
     case HZF_REALLOC:
       if (sel & 32) snprintf(buf, n, "NULL -> %s", hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
       else if (sel & 4) snprintf(buf, n, "live[%u] -> 0 B", o->pick);
-      else if (sel & 8) snprintf(buf, n, "live[%u] -> old %c %u B", o->pick, (sel & 16) ? '-' : '+',
-                                 o->arg % 4096u);
-      else snprintf(buf, n, "live[%u] -> %s", o->pick, hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
+      else if ((sel & 8) && o->arg >= 0x8000) {
+        static const char *const off[3] = {" - 1 B", "", " + 1 B"};
+        snprintf(buf, n, "live[%u] -> old %s%s", o->pick, (sel & 16) ? "/ 2" : "* 2",
+                 off[o->arg % 4096u % 3u]);
+      } else if (sel & 8) {
+        snprintf(buf, n, "live[%u] -> old %c %u B", o->pick, (sel & 16) ? '-' : '+', o->arg % 4096u);
+      } else snprintf(buf, n, "live[%u] -> %s", o->pick, hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
       break;
     case HZF_FREE:
       snprintf(buf, n, "%s live[%u] x%u%s", hzf__free_which[sel & 3], o->pick, hzf_burst_of(sel),
@@ -246,7 +278,7 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       break;
     case HZF_FORK:
       if (!hzf_fork_is_real(sel)) {
-        snprintf(buf, n, "no fork (three in four are not)");
+        snprintf(buf, n, "no fork (fifteen in sixteen are not)");
         break;
       }
       snprintf(buf, n, "the child frees every %u%s parent block, allocates %u x %s", 1 + sel % 4u,

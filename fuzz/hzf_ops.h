@@ -109,12 +109,18 @@ long hzf_parse_text(const hzf_profile_t *p, const char *text, uint8_t *out, size
 
 /* Size requested by a malloc-like op from its 2 size-mode bits and 16-bit arg: 0 a
  * class boundary +-3, 1 tiny (0..256), 2 any slab size (even args: a uniform 16-byte
- * granule up to 4 KiB; odd args: a power-of-two band of 0..64 KiB), 3 large (above 64 KiB).
+ * granule up to 4 KiB; odd args: a power-of-two band of 0..64 KiB), 3 large (args below
+ * 2^15: above 64 KiB in 2 KiB steps; from 2^15: a multiple of a page, a slab or half a
+ * SuperSlab, -1, 0 or +1).
  * One mode-0 arg in four (arg >> 14 == 3) means "the size of the k-th most recently
  * freed block" instead, k = arg & 3, so that a later op asks for the size an earlier
  * free gave back and gets the same block again (the model resolves it; with nothing
  * freed yet it is the class boundary). */
 size_t hzf_size_of(unsigned mode, unsigned arg);
+/* A realloc's new size relative to the old (sel bit 3): old + or - (bit 4) arg % 4096
+ * for args below 2^15; from 2^15, twice (up to 4 MiB old) or half (bit 4) the old size,
+ * -1, 0 or +1 (arg % 4096 % 3). Never 0: realloc to 0 is its own variant. */
+size_t hzf_realloc_relative(size_t old, unsigned sel, unsigned arg);
 /* k when mode and arg mean "the k-th most recently freed block's size", else -1. */
 int hzf_size_freed(unsigned mode, unsigned arg);
 /* Does a free op race (arg & 7 == 7)? Its first block's remote push is raced by the
@@ -124,7 +130,7 @@ static inline int hzf_free_races(unsigned arg) { return (arg & 7) == 7; }
 /* Is an exit op a real pthread exit (sel & 7 == 0), or hz_thread_detach, which runs
  * hz's same thread-exit path on a thread that goes on? */
 int hzf_exit_is_real(unsigned sel);
-/* Whether a fork op forks (one in four, by variant bits 2-3; bits 0-1 are the child's). */
+/* Whether a fork op forks (one in sixteen, by variant bits 2-5; bits 0-1 are the child's). */
 int hzf_fork_is_real(unsigned sel);
 /* A race op's fields: the point its next op waits at (sel & 7; -1, from 6 and 7, is
  * the first point reached), and the step the racing thread takes there (sel >> 3, one of

@@ -7,6 +7,7 @@
  * are reduced modulo their ranges, so every decoded op is valid.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -313,24 +314,28 @@ void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels) {
   close(fd[1]);
   c->check_now = true;
   int status = 0;
-  /* A lock held across fork deadlocks the child: give it 5 s, well inside the watchdog. */
-  for (unsigned waited = 0;; waited++) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 || waited == 5000) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
-               "the child made no progress for 5 s (a lock held across fork?)");
-      close(fd[0]);
-      return;
-    }
-    usleep(1000);
+  /* The pipe's write end closes when the child exits, and it writes only once, just
+   * before: one wait for data or the hang-up, not a sleep-and-poll loop whose step is
+   * paid by every fork. A lock held across fork deadlocks the child: give it 5 s, well
+   * inside the watchdog. */
+  struct pollfd pf = {fd[0], POLLIN, 0};
+  int ready;
+  do ready = poll(&pf, 1, 5000);
+  while (ready < 0 && errno == EINTR);
+  if (ready <= 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
+             "the child made no progress for 5 s (a lock held across fork?)");
+    close(fd[0]);
+    return;
   }
   char msg[256] = "";
   ssize_t got = read(fd[0], msg, sizeof msg - 1);
   close(fd[0]);
   if (got > 0) msg[got] = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
              "%s", msg[0] ? msg : WIFSIGNALED(status) ? "the child died of a signal" : "the child failed");

@@ -176,10 +176,8 @@ static void hzf__realloc(hzf_ctx_t *c) {
   hzf_block_t *b = &m->b[i];
   size_t old = b->req, ns;
   if (o->sel & 4) ns = 0;
-  else if (o->sel & 8) {
-    size_t d = o->arg % 4096u;
-    ns = (o->sel & 16) ? (old > d ? old - d : 1) : old + d;
-  } else ns = hzf_model_size(c->m, o->sel, o->arg);
+  else if (o->sel & 8) ns = hzf_realloc_relative(old, o->sel, o->arg);
+  else ns = hzf_model_size(c->m, o->sel, o->arg);
   bool newlarge;
   size_t newcap = hzf_expected_usable(ns, 16, &newlarge);
   if (!b->large && newlarge && m->nlarge >= HZF_MAX_LARGE) return;
