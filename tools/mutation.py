@@ -25,6 +25,12 @@ resumes where it stopped; --report prints the per-file table and the two scores,
 suite alone and fuzz plus unit tests, and every survivor as a diff. --markdown FILE
 writes the table. --check CMD replaces the three stages by one command run in the
 mutated copy (killed when it exits non-zero): the smoke test uses it.
+
+A kill means something only if the unmutated core passes the same test. Before the
+first mutant of a sitting, the copy is built and replayed unmutated (or --check runs on
+it), and the run stops if that fails; the unmutated fuzz binaries are kept, and an input
+that kills a mutant in a fuzz stage is run through them: if the unmutated core fails it
+too, the finding is the harness's, and the run stops with the input kept.
 """
 import argparse
 import difflib
@@ -362,6 +368,41 @@ def stages(args, ws):
     yield "unit", ["bazel", "test", "--test_output=errors", "//core/..."]
 
 
+def clean_control(args, ws):
+    """The unmutated copy must pass the first stages; its fuzz binaries are kept so that
+    each fuzz-stage kill can be tried on them."""
+    if args.check:
+        rc, out, _ = run(args.check, ws, args.timeout)
+        if rc != 0:
+            die("the check fails on the unmutated core, so no kill would mean anything: %s"
+                % finding_line(out), 1)
+        return
+    for name, cmd in stages(args, ws):
+        if name.startswith("fuzz:"):
+            break
+        rc, out, _ = run(cmd, ws, args.timeout)
+        if rc != 0:
+            die("%s fails on the unmutated core, so no kill would mean anything: %s"
+                % (name, finding_line(out)), 1)
+    clean = os.path.join(args.out, "clean")
+    os.makedirs(clean, exist_ok=True)
+    for t in TARGETS:
+        shutil.copy2(os.path.join(ws, "bazel-bin/fuzz/%s_fuzzer_bin" % t), clean)
+
+
+def false_kill(args, ws, target):
+    """The input a fuzz stage stopped on, if the unmutated core fails it as well."""
+    corpus = os.path.join(args.out, "corpus", target)
+    found = [os.path.join(corpus, f) for f in os.listdir(corpus)
+             if f.split("-")[0] in ("crash", "timeout", "oom", "leak", "slow")]
+    binary = os.path.join(args.out, "clean", "%s_fuzzer_bin" % target)
+    if not found or not os.path.exists(binary):
+        return None
+    found.sort(key=os.path.getmtime)
+    rc, out, _ = run([binary, "-timeout=20", "-rss_limit_mb=4096", found[-1]], ws, 300)
+    return (found[-1], finding_line(out)) if rc != 0 else None
+
+
 def run_mutant(args, ws, p):
     path = os.path.join(ws, p["file"])
     # The copy's text, not the checkout's: the copy is the tree the points were found in
@@ -384,6 +425,8 @@ def run_mutant(args, ws, p):
                 break
             if rc != 0:
                 result.update(status="killed", by=name, detail=finding_line(out))
+                if name.startswith("fuzz:"):
+                    result["false_kill"] = false_kill(args, ws, name[len("fuzz:"):])
                 break
     finally:
         with open(path, "w", encoding="utf-8") as fh:
@@ -498,8 +541,17 @@ def main():
         todo = [p for p in picked if p["id"] not in done]
         print("mutation: %d sampled, %d done, %d to run (workspace %s)" % (
             len(picked), len(picked) - len(todo), len(todo), ws), flush=True)
+        if todo:
+            clean_control(args, ws)
         for k, p in enumerate(todo):
             r = run_mutant(args, ws, p)
+            bad = r.pop("false_kill", None)
+            if bad:
+                keep = os.path.join(args.out, "false-kill-%s" % os.path.basename(bad[0]))
+                shutil.copy2(bad[0], keep)
+                die("mutant %s was 'killed' by %s, but the unmutated core fails the same input "
+                    "(%s): a harness false positive, kept as %s; fix the harness, then resume"
+                    % (r["id"], r["by"], bad[1], keep), 1)
             done[r["id"]] = r
             with open(results_path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(r) + "\n")

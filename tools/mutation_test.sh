@@ -2,7 +2,8 @@
 # Smoke test of tools/mutation: libclang finds mutation points in the real core, a
 # seeded sample of 3 mutants of core/sizeclass.c runs through a real kill check (the
 # sizeclass unit test, compiled directly with clang against the mutated core), results
-# are written and resumed, the report has its table, and bad flags are refused.
+# are written and resumed, the report has its table, a check that the unmutated core
+# fails is refused, and bad flags are refused.
 set -uo pipefail
 tool=$1
 fails=0
@@ -35,6 +36,13 @@ cmp -s core/sizeclass.c "$out/ws/core/sizeclass.c" || fail "the mutated file was
 "$tool" --root "$root" --sample 3 --seed 4 --files core/sizeclass.c --out "$out" --check false \
   >"$tmp/again" 2>&1
 grep -q "3 done, 0 to run" "$tmp/again" || fail "a second run re-ran mutants: $(head -3 "$tmp/again")"
+
+# A check the unmutated core fails would "kill" every mutant: the run refuses to start.
+"$tool" --root "$root" --sample 1 --seed 4 --files core/sizeclass.c --out "$tmp/out2" \
+  --check false >"$tmp/clean" 2>&1
+[ $? = 1 ] && grep -q "fails on the unmutated core" "$tmp/clean" ||
+  fail "a check failing on the unmutated core was not refused: $(tail -3 "$tmp/clean")"
+[ ! -s "$tmp/out2/results.jsonl" ] || fail "a refused run recorded results"
 
 # Bad input: one clear line, exit 2.
 "$tool" --root "$root" --files core/nope.c --list >"$tmp/err" 2>&1
