@@ -33,7 +33,7 @@ typedef struct {
   uint32_t owned_by[HZ_MAX_THREADS];
 } hz__check_t;
 
-__attribute__((format(printf, 4, 5))) static int hz__fail(hz__check_t *c, const char *rule,
+HZ_CHECKER __attribute__((format(printf, 4, 5))) static int hz__fail(hz__check_t *c, const char *rule,
                                                           const void *where, const char *fmt,
                                                           ...) {
   if (c->out) {
@@ -48,7 +48,7 @@ __attribute__((format(printf, 4, 5))) static int hz__fail(hz__check_t *c, const 
 }
 
 /* Slab si's scratch entries, cleared on this check's first touch. */
-static hz__slab_scratch_t *hz__touch(hz__check_t *c, uint32_t si) {
+HZ_CHECKER static hz__slab_scratch_t *hz__touch(hz__check_t *c, uint32_t si) {
   hz__slab_scratch_t *r = &c->slab[si];
   if (r->stamp != c->now) {
     memset(r, 0, sizeof *r);
@@ -58,7 +58,7 @@ static hz__slab_scratch_t *hz__touch(hz__check_t *c, uint32_t si) {
 }
 
 /* Marks block b of slab s as seen on a free list; fails on a second sighting. */
-static int hz__mark(hz__check_t *c, const hz_slab_t *s, const void *b, const char *list) {
+HZ_CHECKER static int hz__mark(hz__check_t *c, const hz_slab_t *s, const void *b, const char *list) {
   uint32_t idx = (uint32_t)((const unsigned char *)b - hz_slab_start(s)) / hz_slab_block_size(s);
   uint8_t *bm = hz__touch(c, hz_slab_index(b))->bits;
   if (bm[idx >> 3] & (1u << (idx & 7)))
@@ -68,7 +68,7 @@ static int hz__mark(hz__check_t *c, const hz_slab_t *s, const void *b, const cha
   return 0;
 }
 
-static int hz__check_slab(hz__check_t *c, hz_slab_t *s) {
+HZ_CHECKER static int hz__check_slab(hz__check_t *c, hz_slab_t *s) {
   if (s->state == HZ_SLAB_POOLED) {
     c->census.slabs_pooled++;
     if (s->used != 0 || s->free_count != 0 || s->freelist != NULL ||
@@ -120,7 +120,7 @@ static int hz__check_slab(hz__check_t *c, hz_slab_t *s) {
   return 0;
 }
 
-static int hz__check_superslabs(hz__check_t *c) {
+HZ_CHECKER static int hz__check_superslabs(hz__check_t *c) {
   for (uint32_t i = 0; i < hz_arena.bump; i++) {
     hz_superslab_t *ss = &hz_arena.ss[i];
     uint32_t kind = atomic_load(&ss->kind);
@@ -172,7 +172,7 @@ static int hz__check_superslabs(hz__check_t *c) {
   return 0;
 }
 
-static int hz__check_threads(hz__check_t *c) {
+HZ_CHECKER static int hz__check_threads(hz__check_t *c) {
   for (uint32_t tid = 1, bound = hz_thread_id_bound(); tid < bound; tid++) {
     hz_tcache_t *tc = hz_thread_lookup(tid);
     if (!tc) continue;
@@ -215,7 +215,7 @@ static int hz__check_threads(hz__check_t *c) {
 }
 
 /* used == cached + queued + held by the program, so used >= cached + queued. */
-static int hz__check_accounting(hz__check_t *c) {
+HZ_CHECKER static int hz__check_accounting(hz__check_t *c) {
   for (uint32_t si = 0; si < c->nslabs; si++) {
     hz_slab_t *s = hz_slab_meta_at(si);
     if (s->state < HZ_SLAB_ACTIVE) continue;
@@ -229,7 +229,7 @@ static int hz__check_accounting(hz__check_t *c) {
   return 0;
 }
 
-static int hz__check_lists(hz__check_t *c) {
+HZ_CHECKER static int hz__check_lists(hz__check_t *c) {
   const hz_slab_list_t *pool = hz_pool_list();
   uint64_t n = 0;
   for (hz_slab_t *s = pool->head; s; s = s->next)
@@ -257,7 +257,7 @@ static int hz__check_lists(hz__check_t *c) {
  * length; together they hold every free SuperSlab once; dirty_bytes is the sum of their
  * dirty prefixes; no free extent touches another (frees coalesce); and large_bytes counts
  * the large blocks' extents. */
-static int hz__check_extents(hz__check_t *c) {
+HZ_CHECKER static int hz__check_extents(hz__check_t *c) {
   uint64_t listed = 0, dirty = 0, walked = 0;
   for (uint32_t bin = 0; bin <= HZ_EXTENT_BINS; bin++) {
     const hz_superslab_t *prev = NULL;
@@ -303,7 +303,7 @@ static int hz__check_extents(hz__check_t *c) {
  * mapping per check cost a munmap, with its TLB shootdown, and its page faults on every
  * call, a quarter of a fuzzer's time. It only grows, with the heap; a new mapping is zero,
  * so every stamp in it is stale. */
-static unsigned char *hz__scratch(size_t bytes, uint32_t *stamp) {
+HZ_CHECKER static unsigned char *hz__scratch(size_t bytes, uint32_t *stamp) {
   static unsigned char *mem;
   static size_t cap;
   if (bytes > cap || *stamp == UINT32_MAX) { /* (a wrapped stamp could match old records) */
@@ -318,7 +318,7 @@ static unsigned char *hz__scratch(size_t bytes, uint32_t *stamp) {
   return mem;
 }
 
-int hz_heap_check(hz_violation_t *out, hz_census_t *census) {
+HZ_CHECKER int hz_heap_check(hz_violation_t *out, hz_census_t *census) {
   static hz__check_t c; /* large (owned_by); serialised by the locks below */
   int bad = 0;
   if (census) memset(census, 0, sizeof *census);

@@ -134,7 +134,7 @@ bool hz_slab_freelist_contains(const hz_slab_t *s, const void *b) {
 }
 
 /* Walks a list of blocks of slab s, marking each in `seen`; returns NULL or the rule. */
-static const char *hz__walk(const hz_slab_t *s, const void *b, uint32_t limit, uint8_t *seen,
+HZ_CHECKER static const char *hz__walk(const hz_slab_t *s, const void *b, uint32_t limit, uint8_t *seen,
                             uint32_t *count) {
   const unsigned char *base = hz_slab_start(s);
   uint32_t size = hz_slab_block_size(s), carved = HZ_LOAD(&s->carved), n = 0;
@@ -152,7 +152,7 @@ static const char *hz__walk(const hz_slab_t *s, const void *b, uint32_t limit, u
   return NULL;
 }
 
-const char *hz_slab_validate(const hz_slab_t *s) {
+HZ_CHECKER const char *hz_slab_validate(const hz_slab_t *s) {
   if (s->state < HZ_SLAB_ACTIVE || s->state > HZ_SLAB_ABANDONED) return "slab is not owned";
   if (s->cls >= HZ_NUM_CLASSES) return "slab class out of range";
   uint32_t carved = HZ_LOAD(&s->carved);

@@ -263,7 +263,7 @@ void hz_tcache_abandon_all(hz_tcache_t *tc) {
   }
 }
 
-static const char *hz__validate_list(const hz_tcache_t *tc, const hz_slab_list_t *l,
+HZ_CHECKER static const char *hz__validate_list(const hz_tcache_t *tc, const hz_slab_list_t *l,
                                      unsigned cls, uint8_t state, uint8_t which) {
   uint32_t n = 0;
   for (const hz_slab_t *s = l->head; s; s = s->next) {
@@ -298,7 +298,7 @@ static const char *hz__validate_pending(const hz_tcache_t *tc) {
   return nonempty == tc->npending ? NULL : "npending == the number of non-empty remote batches";
 }
 
-const char *hz_tcache_validate(const hz_tcache_t *tc) {
+HZ_CHECKER const char *hz_tcache_validate(const hz_tcache_t *tc) {
   const char *pending = hz__validate_pending(tc);
   if (pending) return pending;
   for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) {
