@@ -63,6 +63,13 @@ unsigned hzf_kind_of_byte(const hzf_profile_t *p, uint8_t k) {
   return HZF_MALLOC; /* unreachable while some weight is non-zero */
 }
 
+/* base - 1, base or base + 1 by k % 3: the sizes either side of a boundary. Never 0 and
+ * never past SIZE_MAX: a wrapped size would be an impossible request, not a boundary. */
+static size_t hzf__around(size_t base, unsigned k) {
+  size_t s = base + k % 3;
+  return s > 1 ? s - 1 : 1;
+}
+
 size_t hzf_size_of(unsigned mode, unsigned arg) {
   switch (mode & 3) {
     case 0: { /* a class boundary, +-3: where rounding bugs live */
@@ -102,7 +109,7 @@ size_t hzf_size_of(unsigned mode, unsigned arg) {
       size_t base = unit == 0 ? (1 + k % 1024) * HZ_PAGE_SIZE
                   : unit == 1 ? (1 + k % 32) * HZ_SLAB_SIZE
                               : (1 + k % 4) * (HZ_SUPERSLAB_SIZE / 2);
-      return base + a % 3 - 1;
+      return hzf__around(base, a);
     }
   }
 }
@@ -116,8 +123,7 @@ size_t hzf_realloc_relative(size_t old, unsigned sel, unsigned arg) {
    * and half the old size is where "shrink in place" policies draw their line. A block
    * stops doubling past 4 MiB: an input of doublings would otherwise copy gigabytes. */
   size_t base = (sel & 16) ? old / 2 : old <= ((size_t)4 << 20) ? old * 2 : old;
-  size_t ns = base + d % 3; /* base - 1, base or base + 1, never 0 (nor SIZE_MAX) */
-  return ns > 1 ? ns - 1 : 1;
+  return hzf__around(base, (unsigned)d);
 }
 
 int hzf_size_freed(unsigned mode, unsigned arg) {

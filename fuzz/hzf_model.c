@@ -355,12 +355,11 @@ HZF_NO_COVERAGE size_t hzf_model_first_bad(const unsigned char *p, size_t req, u
     uintptr_t from = ((uintptr_t)p + HZF_WINDOW + 4095) & ~(uintptr_t)4095;
     uintptr_t to = (uintptr_t)p + (r[1][0] < limit ? r[1][0] : limit);
     if (to > from + 4096) (void)madvise((void *)from, to - from, HZF_MADV_POPULATE_READ);
-  }
-  if (n == 2 && fill == 0)
     for (size_t a = HZF_WINDOW; a + 8 <= r[1][0] && a + 8 <= limit; a += 4096) {
       size_t bad = a + hzf__mismatch(p + a, 8, 0);
       if (bad < a + 8) return bad;
     }
+  }
   return req;
 }
 
