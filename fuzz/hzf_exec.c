@@ -18,6 +18,7 @@
 #include "fuzz/hzf_exec.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ typedef struct hzf_exec_s {
   bool check_all; /* HZF_CHECK=every: the full check after every op */
   unsigned reuse_op; /* the REUSE op a worker is asked to run */
   unsigned forks;    /* fork ops this input has run */
+  bool pinned;       /* this input's baton threads share one CPU (hzf__pin) */
   _Atomic uint64_t ops;
   /* watchdog: it reads these, never opt (which each input overwrites) */
   _Atomic unsigned hang_ms;
@@ -70,32 +72,34 @@ typedef struct hzf_exec_s {
 static hzf_exec_t hzf__ex = {.fail_lock = PTHREAD_MUTEX_INITIALIZER};
 static bool hzf__keep_heap; /* HZF_KEEP_HEAP: no hz_debug_reset between inputs */
 /* Resident arena bytes the reset clears in place instead of decommitting. Pages stay
- * resident once touched, so every reset reads all of them: 16 MiB bounds that at about
- * 1 ms, and holds what most inputs touch (a few MiB; 4 MiB blocks are filled only in
- * 4 KiB windows at each end). */
-#define HZF_RESET_KEEP ((size_t)16 << 20)
+ * resident once touched, so every reset reads all of them (about 1 ms for 16 MiB). What
+ * successive inputs touch differs: with 16 MiB kept, tls_sll_fuzzer took twice the page
+ * faults and alloc_fuzzer 18 % more CPU than with 64 MiB; 256 MiB gained nothing more
+ * (4 MiB blocks are filled only in 4 KiB windows at each end). */
+#define HZF_RESET_KEEP ((size_t)64 << 20)
 static hzf_worker_t hzf__workers[HZF_MAX_THREADS];
 static _Thread_local int hzf__slot = -1;
 
-/* Waits for a semaphore, spinning briefly first. A baton hand-over is a few
+/* Waits for a semaphore, spinning briefly first when `spin`. A baton hand-over is a few
  * microseconds of work on the other side; sleeping in the kernel and being woken for
  * each one cost more than the ops themselves. sem_post makes no system call when nobody
  * sleeps, so a hand-over caught while spinning costs two atomic operations. Only the
  * executor spins (for `done`): idle workers spinning on their own semaphores took the
- * CPU from the one worker with work on this 2-core machine. */
+ * CPU from the one worker with work on this 2-core machine. Threads that share one CPU
+ * (hzf__pin) never spin: the spinner would hold the only CPU the other side may use. */
 #define HZF_SPIN_NS 100000L
 #if defined(__x86_64__) || defined(__i386__)
 #define HZF_CPU_RELAX() __builtin_ia32_pause()
 #else
 #define HZF_CPU_RELAX() ((void)0)
 #endif
-HZF_NO_COVERAGE static void hzf__wait(sem_t *s) {
+HZF_NO_COVERAGE static void hzf__wait(sem_t *s, bool spin) {
   struct timespec t0, t;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (unsigned spin = 0;; spin++) {
+  for (unsigned n = 0; spin; n++) {
     if (sem_trywait(s) == 0) return;
     HZF_CPU_RELAX();
-    if (spin % 16 != 15) continue;
+    if (n % 16 != 15) continue;
     clock_gettime(CLOCK_MONOTONIC, &t);
     if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > HZF_SPIN_NS) break;
   }
@@ -347,7 +351,7 @@ static void hzf__spawn(unsigned slot) {
 static void hzf__call(hzf_exec_t *ex, unsigned slot, int cmd) {
   hzf__workers[slot].cmd = cmd;
   sem_post(&hzf__workers[slot].go);
-  hzf__wait(&ex->done);
+  hzf__wait(&ex->done, !ex->pinned);
 }
 
 void hzf_exec_on(unsigned slot, void (*fn)(void *), void *arg) {
@@ -357,7 +361,7 @@ void hzf_exec_on(unsigned slot, void (*fn)(void *), void *arg) {
   w->arg = arg;
   w->cmd = HZF_CMD_CALL;
   sem_post(&w->go);
-  hzf__wait(&hzf__ex.nested);
+  hzf__wait(&hzf__ex.nested, !hzf__ex.pinned);
 }
 
 /* Thread exit and restart: the old thread's cache is flushed and its slabs abandoned by
@@ -480,6 +484,51 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
   hzf__progress(ex, i);
 }
 
+/* ---- one CPU for the baton ------------------------------------------------------ */
+/* In the baton mode one thread runs at a time, and every hand-over wakes a sleeping
+ * thread. Left alone, the kernel wakes it on the other, idle CPU: an inter-processor
+ * interrupt and that CPU's way out of idle (in a VM, through the hypervisor). That was a
+ * third of mt_fuzzer's wall time (docs/FUZZING.md, "Throughput"). With all of an input's
+ * baton threads on one CPU, a hand-over is a context switch on that CPU. The executor is
+ * pinned only while an input runs, to the CPU it is on when the input starts, and gets
+ * its own mask back after it: between inputs the scheduler may move it, so two fuzzer
+ * processes (libFuzzer -jobs, the bugzoo, a soak) still spread over the CPUs. The free
+ * mode runs its threads at once and is never pinned. */
+static cpu_set_t hzf__home; /* the executor's mask when the first input started */
+static bool hzf__home_known, hzf__workers_pinned;
+
+static void hzf__mask_workers(const cpu_set_t *m) {
+  for (unsigned t = 0; t < HZF_MAX_THREADS; t++)
+    if (hzf__workers[t].alive) pthread_setaffinity_np(hzf__workers[t].th, sizeof *m, m);
+}
+
+/* Workers spawned while the executor is pinned (a real exit's new thread) inherit its
+ * mask, so they share the CPU too. */
+static void hzf__pin(hzf_exec_t *ex) {
+  ex->pinned = false;
+  if (!hzf__home_known)
+    hzf__home_known = pthread_getaffinity_np(pthread_self(), sizeof hzf__home, &hzf__home) == 0;
+  if (!hzf__home_known) return;
+  if (ex->opt.mode != HZF_MODE_BATON) {
+    if (hzf__workers_pinned) hzf__mask_workers(&hzf__home);
+    hzf__workers_pinned = false;
+    return;
+  }
+  int cpu = sched_getcpu();
+  if (cpu < 0 || !CPU_ISSET(cpu, &hzf__home)) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0) return;
+  hzf__mask_workers(&one);
+  hzf__workers_pinned = ex->pinned = true;
+}
+
+static void hzf__unpin(hzf_exec_t *ex) {
+  if (ex->pinned) pthread_setaffinity_np(pthread_self(), sizeof hzf__home, &hzf__home);
+  ex->pinned = false;
+}
+
 /* ---- the three modes ----------------------------------------------------------- */
 static void hzf__run_direct(hzf_exec_t *ex) {
   for (unsigned i = 0; i < ex->prog.nops && !ex->failed; i++) {
@@ -538,7 +587,7 @@ static void hzf__run_free(hzf_exec_t *ex) {
       sem_post(&hzf__workers[t].go);
     }
     for (unsigned t = 0; t < ex->prog.nthreads; t++)
-      hzf__wait(&ex->done);
+      hzf__wait(&ex->done, true);
     hzf_ctx_t c = hzf__ctx(ex, j - 1, 0, models[0]);
     if (!ex->failed && !ex->opt.unchecked)
       hzf_model_check_all(&c, models, ex->prog.nthreads, false);
@@ -598,6 +647,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
   if (ex->opt.mode != HZF_MODE_DIRECT)
     for (unsigned t = 0; t < ex->prog.nthreads; t++)
       if (!hzf__workers[t].alive) hzf__spawn(t);
+  hzf__pin(ex);
   hzf__progress(ex, 0);
   atomic_store(&ex->busy, true);
   switch (ex->opt.mode) {
@@ -632,6 +682,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
                  "hz_debug_reset refused: blocks or thread caches remain after the teardown");
     }
   }
+  hzf__unpin(ex);
   atomic_store(&ex->busy, false);
   res->ops_run = atomic_load(&ex->ops);
   return res->failed ? 1 : 0;
