@@ -488,7 +488,7 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
 /* In the baton mode one thread runs at a time, and every hand-over wakes a sleeping
  * thread. Left alone, the kernel wakes it on the other, idle CPU: an inter-processor
  * interrupt and that CPU's way out of idle (in a VM, through the hypervisor). That was a
- * third of mt_fuzzer's wall time (docs/FUZZING.md, "Throughput"). With all of an input's
+ * third of mt_fuzzer's wall time (docs/FUZZING.md, "Measured"). With all of an input's
  * baton threads on one CPU, a hand-over is a context switch on that CPU. The executor is
  * pinned only while an input runs, to the CPU it is on when the input starts, and gets
  * its own mask back after it: between inputs the scheduler may move it, so two fuzzer
