@@ -8,8 +8,9 @@
 Each side's libFuzzer binaries replay the same pseudo-random inputs (`-runs=0 DIR`,
 --inputs files of 512-1024 bytes from --seed), one side then the other, target by target,
 round after round, so that a noisy machine slows both alike. A revision is built once in
-its own git worktree under out/fuzz_ab/<commit>/ (kept for the next run); the working tree
-itself is --new's default ("tree"), built by `bazel build //fuzz:all`.
+its own git worktree under out/fuzz_ab/<commit>/ (kept for the next run; `git worktree
+remove out/fuzz_ab/<commit>/src` drops it); the working tree itself is --new's default
+("tree"), built by `bazel build //fuzz:all`.
 
 Prints, per target, each side's wall seconds per round, the exec/s ratio (base wall over
 new wall, summed over rounds), the ratio of each round, and the CPU-time ratio (the fork
