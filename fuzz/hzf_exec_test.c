@@ -47,9 +47,10 @@ static int threads_not_on(const cpu_set_t *want, int *single) {
 
 static void run(hzf_mode_t mode, uint32_t seed) {
   uint8_t in[768];
+  uint32_t x = seed;
   for (size_t i = 0; i < sizeof in; i++) { /* a fixed pseudo-random input per seed */
-    seed = seed * 1103515245u + 12345u;
-    in[i] = (uint8_t)(seed >> 16);
+    x = x * 1103515245u + 12345u;
+    in[i] = (uint8_t)(x >> 16);
   }
   in[0] = 2; /* mt_fuzzer: four threads */
   hzf_options_t opt = {.mode = mode};
