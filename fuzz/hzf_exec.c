@@ -95,7 +95,7 @@ static _Thread_local int hzf__slot = -1;
 #endif
 HZF_NO_COVERAGE static void hzf__wait(sem_t *s, bool spin) {
   struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (spin) clock_gettime(CLOCK_MONOTONIC, &t0);
   for (unsigned n = 0; spin; n++) {
     if (sem_trywait(s) == 0) return;
     HZF_CPU_RELAX();
