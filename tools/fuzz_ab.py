@@ -26,6 +26,10 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workspace  # noqa: E402
+from workspace import user_path  # noqa: E402
+
 TARGETS = ["tls_sll", "realloc", "ptag", "alloc", "reuse", "mt"]
 
 
@@ -34,19 +38,11 @@ def die(msg):
     sys.exit(2)
 
 
-def user_path(p):
-    """A path as the user typed it: `bazel run` starts us in the runfiles tree."""
-    return os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()), p)
-
-
 def repo_root():
-    root = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
-    if root:
-        return root
-    out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
-    if out.returncode != 0:
+    root = workspace.repo_root()
+    if not root:
         die("not inside the hzfuzz repository (git rev-parse failed); give --base-bin/--new-bin")
-    return out.stdout.strip()
+    return root
 
 
 def copy_bins(src, dst, targets):

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# tools/soak in miniature: a real arm runs 3 s and its execs are counted from libFuzzer's
+# stats; an arm that finds something makes the run fail and names the finding and its
+# replay; SIGTERM stops every arm; bad usage is named, exit 2.
+set -uo pipefail
+soak=$1 bins=$PWD/$2
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+# The seed corpora are this test's data, in the runfiles tree.
+export BUILD_WORKSPACE_DIRECTORY=$PWD
+
+"$soak" --bin-dir "$bins" --arms tls_sll --time 3 --jobs 1 --out "$tmp/real" \
+  >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc = 0 ] || fail "a clean 3 s arm exited $rc: $(cat "$tmp/err")"
+grep -Eq '^\| tls_sll \| [0-9]+ \| [1-9][0-9]* \| [0-9]+ \| clean \|$' "$tmp/out" ||
+  fail "no clean tls_sll row with a nonzero exec count: $(cat "$tmp/out")"
+grep -q "the binaries were prebuilt" "$tmp/out" ||
+  fail "prebuilt binaries were counted towards a core"
+[ -s "$tmp/real/ledger.jsonl" ] || fail "no ledger line"
+ls "$tmp/real/tls_sll/corpus" | grep -q . || fail "the arm's corpus was not seeded"
+
+# A fake fuzzer that reports a finding the way the targets do.
+mkdir -p "$tmp/fake"
+cat >"$tmp/fake/alloc_fuzzer_bin" <<'FAKE'
+#!/usr/bin/env bash
+for a in "$@"; do case $a in -artifact_prefix=*) prefix=${a#-artifact_prefix=} ;; esac; done
+echo "HZFUZZ-FINDING: model check double-free-missed after op 3" >&2
+echo "replay:    bazel run //tools:repro -- --target alloc_fuzzer ${prefix}crash-1" >&2
+echo "stat::number_of_executed_units: 17" >&2
+echo x >"${prefix}crash-1"
+exit 1
+FAKE
+chmod +x "$tmp/fake/alloc_fuzzer_bin"
+"$soak" --bin-dir "$tmp/fake" --arms alloc --time 5 --out "$tmp/found" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc = 1 ] || fail "a finding exited $rc, not 1"
+grep -q '^| alloc | [0-9]* | 17 | [0-9]* | \*\*finding\*\*' "$tmp/out" ||
+  fail "no finding row: $(cat "$tmp/out")"
+grep -q "HZFUZZ-FINDING: model check double-free-missed" "$tmp/err" ||
+  fail "the finding line was not shown"
+grep -q "replay:    bazel run //tools:repro" "$tmp/err" || fail "the replay command was not shown"
+
+# SIGTERM stops the arms and reports; nothing is left running.
+"$soak" --bin-dir "$bins" --arms tls_sll --time 120 --out "$tmp/stop" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 4
+kill -TERM $pid
+t0=$SECONDS
+wait $pid
+rc=$?
+[ $rc = 130 ] || fail "an interrupted soak exited $rc, not 130: $(cat "$tmp/err")"
+[ $((SECONDS - t0)) -lt 20 ] || fail "the soak took $((SECONDS - t0)) s to stop"
+grep -q "interrupted" "$tmp/err" || fail "the interruption was not said"
+if pgrep -f "$tmp/stop/tls_sll/corpus" >/dev/null; then
+  fail "a fuzzer outlived the soak"
+fi
+
+# expect_error PATTERN ARGS...: the tool exits 2 and says PATTERN.
+expect_error() {
+  local pattern=$1
+  shift
+  "$soak" "$@" >/dev/null 2>"$tmp/e"
+  local rc=$?
+  [ $rc = 2 ] || fail "soak $* exited $rc, not 2"
+  grep -q -- "$pattern" "$tmp/e" || fail "soak $*: stderr lacks '$pattern': $(cat "$tmp/e")"
+}
+expect_error "unknown arm 'nope'" --bin-dir "$bins" --arms nope
+expect_error "has no executable realloc_fuzzer_bin" --bin-dir "$bins" --arms realloc
+expect_error "--time and --jobs must be at least 1" --bin-dir "$bins" --arms tls_sll --time 0
+expect_error "names an arm twice" --bin-dir "$bins" --arms tls_sll,tls_sll
+
+[ $fails = 0 ] && echo "soak_test: passed"
+exit $((fails > 0))
