@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the six fuzz targets and the properties' fuzz targets (props/) outside Bazel, the way OSS-Fuzz and ClusterFuzzLite build a
+# Builds the seven fuzz targets and the properties' fuzz targets (props/) outside Bazel, the way OSS-Fuzz and ClusterFuzzLite build a
 # project: with the compiler, flags and fuzzing engine the environment gives.
 #
 #   CC                  compiler (OSS-Fuzz: clang; AFL++: afl-clang-fast)
@@ -24,7 +24,7 @@ set -euo pipefail
 
 die() { echo "fuzz/build.sh: $*" >&2; exit 2; }
 
-TARGETS="tls_sll alloc realloc reuse ptag mt"
+TARGETS="tls_sll alloc realloc reuse ptag mt shim"
 PROPS=all
 suffix="" binaries_only=0
 while [ $# -gt 0 ]; do
@@ -45,7 +45,7 @@ if [ -n "${SRC:-}" ] && [ -d "$SRC/hzfuzz/core" ]; then root=$SRC/hzfuzz; else r
 : "${LIB_FUZZING_ENGINE:?fuzz/build.sh: LIB_FUZZING_ENGINE is not set (-fsanitize=fuzzer, or libAFLDriver.a)}"
 command -v "$CC" >/dev/null 2>&1 || [ -x "$CC" ] || die "compiler $CC not found"
 for t in $TARGETS; do
-  case " tls_sll alloc realloc reuse ptag mt " in *" ${t%_fuzzer} "*) ;; *) die "unknown target $t" ;; esac
+  case " tls_sll alloc realloc reuse ptag mt shim " in *" ${t%_fuzzer} "*) ;; *) die "unknown target $t" ;; esac
 done
 if [ "$PROPS" = none ]; then
   PROPS="" all_props=""
@@ -60,7 +60,7 @@ done
 mkdir -p "$OUT" || die "cannot create $OUT"
 
 CORE="alloc check fault free large os pagemap pool remote sizeclass slab tcache thread"
-HARNESS="hzf_decode hzf_exec hzf_input hzf_model hzf_oom hzf_oracle hzf_race hzf_run_edge hzf_run_ops"
+HARNESS="hzf_api hzf_decode hzf_exec hzf_input hzf_model hzf_oom hzf_oracle hzf_proc hzf_race hzf_run_edge hzf_run_ops"
 # The fuzz core's configuration (fuzz/BUILD.bazel hz_fuzz_core): internal assertions on,
 # race points on (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, as OSS-Fuzz also defines).
 flags=(-std=c11 -D_GNU_SOURCE -DHZ_DEBUG=2 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
@@ -81,15 +81,32 @@ for f in $HARNESS; do
   objs+=("$obj/$f.o")
 done
 
+# shim_fuzzer's entry points (fuzz/hzf_api.h): the preload shim with the names it exports
+# (its HZ_EXPORT functions) prefixed, so it does not interpose on malloc.
+shim_objs=()
+if [[ " $TARGETS " == *" shim "* || " $TARGETS " == *" shim_fuzzer "* ]]; then
+  renames=()
+  for s in $(sed -n 's/^HZ_EXPORT [^(]*[ *]\([a-z_]*\)(.*/\1/p' "$root/core/preload.c"); do
+    renames+=("-D$s=hzshim_$s")
+  done
+  [ ${#renames[@]} -gt 0 ] || die "no HZ_EXPORT function in $root/core/preload.c"
+  "$CC" "${flags[@]}" "${user_flags[@]}" "${renames[@]}" -c "$root/core/preload.c" \
+    -o "$obj/shim_preload.o"
+  "$CC" "${flags[@]}" "${user_flags[@]}" -c "$root/fuzz/hzf_api_shim.c" -o "$obj/shim_api.o"
+  shim_objs=("$obj/shim_preload.o" "$obj/shim_api.o")
+fi
+
 for t in $TARGETS; do
   t=${t%_fuzzer}
   name=${t}_fuzzer
   "$CC" "${flags[@]}" "${user_flags[@]}" -DHZF_TARGET="\"$t\"" -c "$root/fuzz/hzf_target.c" \
     -o "$obj/entry_$t.o"
+  extra=()
+  [ "$t" = shim ] && extra=("${shim_objs[@]}")
   # The link goes through the compiler driver; a C++ engine (libFuzzer, the AFL++ driver)
   # needs the C++ runtime, which clang++ would add: add it by hand for a C project.
-  "$CC" "${user_flags[@]}" "$obj/entry_$t.o" "${objs[@]}" "${engine[@]}" -lpthread -lstdc++ \
-    -o "$OUT/$name$suffix"
+  "$CC" "${user_flags[@]}" "$obj/entry_$t.o" "${extra[@]}" "${objs[@]}" "${engine[@]}" \
+    -lpthread -ldl -lstdc++ -o "$OUT/$name$suffix"
   [ $binaries_only = 1 ] && continue
   cp "$root/fuzz/dicts/$name.dict" "$OUT/$name.dict"
   # The flags run_fuzzer.sh gives libFuzzer (its comment says why).
@@ -109,7 +126,7 @@ if [ -n "$PROPS" ]; then
     "$CC" "${flags[@]}" "${user_flags[@]}" -DPROP_NAME="\"$p\"" -c "$root/props/prop_fuzz.c" \
       -o "$obj/propentry_$p.o"
     "$CC" "${user_flags[@]}" "$obj/propentry_$p.o" "${pobjs[@]}" "${objs[@]}" "${engine[@]}" \
-      -lpthread -lstdc++ -o "$OUT/${p}_fuzz$suffix"
+      -lpthread -ldl -lstdc++ -o "$OUT/${p}_fuzz$suffix"
     [ $binaries_only = 1 ] && continue
     printf '[libfuzzer]\ntimeout = 60\n' >"$OUT/${p}_fuzz.options"
   done

@@ -71,23 +71,27 @@ HZF_DRIVER_LINKOPTS = select({
 HZF_DEFAULT_CORE = "//fuzz:hz_fuzz_core"
 
 HZF_HARNESS_SRCS = [
+    "//fuzz:hzf_api.c",
     "//fuzz:hzf_decode.c",
     "//fuzz:hzf_exec.c",
     "//fuzz:hzf_input.c",
     "//fuzz:hzf_model.c",
     "//fuzz:hzf_oom.c",
     "//fuzz:hzf_oracle.c",
+    "//fuzz:hzf_proc.c",
     "//fuzz:hzf_race.c",
     "//fuzz:hzf_run_edge.c",
     "//fuzz:hzf_run_ops.c",
 ]
 
 HZF_HARNESS_HDRS = [
+    "//fuzz:hzf_api.h",
     "//fuzz:hzf_exec.h",
     "//fuzz:hzf_input.h",
     "//fuzz:hzf_oom.h",
     "//fuzz:hzf_ops.h",
     "//fuzz:hzf_oracle.h",
+    "//fuzz:hzf_proc.h",
 ]
 
 def hzf_harness_library(name, core, copts = [], san = True, visibility = None, **kwargs):
@@ -99,7 +103,7 @@ def hzf_harness_library(name, core, copts = [], san = True, visibility = None, *
         hdrs = HZF_HARNESS_HDRS,
         copts = HZF_COPTS + (HZF_SAN_COPTS if san else []) + copts,
         local_defines = ["_GNU_SOURCE"],
-        linkopts = ["-lpthread"],
+        linkopts = ["-lpthread", "-ldl"],
         deps = [core],
         visibility = visibility,
         **kwargs
@@ -165,16 +169,18 @@ def hzf_fuzz_link(name, entry, fuzzer, srcs = [], deps = [], san = None, tags = 
         tags = tags,
     )
 
-def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], tags = [], san = None):
+def hzf_fuzz_binaries(name, profile, harness, fuzzer, srcs = [], deps = [], tags = [], san = None):
     """`fuzzer` (the libFuzzer binary) and `<name>_replay` (the standalone driver) of profile
     `profile` against `harness`, sharing `<name>_entry`; `srcs` go into both binaries.
     `san` pins a sanitizer of HZF_PINNED_SAN whatever the configuration (the harness and
     core must pin the same); TSan builds run the free-running mode by default."""
     hzf_fuzz_entry(name + "_entry", profile, harness, san = san, tags = tags)
-    hzf_fuzz_link(name, ":" + name + "_entry", fuzzer, srcs = srcs, san = san, tags = tags)
+    hzf_fuzz_link(name, ":" + name + "_entry", fuzzer, srcs = srcs, deps = deps, san = san,
+                  tags = tags)
 
-def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
-    """A fuzz target `<profile>_fuzzer`; see the module docstring."""
+def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, deps = [], tags = []):
+    """A fuzz target `<profile>_fuzzer`; see the module docstring. `deps` go into its
+    binaries and replay test (the shim target's entry points, fuzz/hzf_api.h)."""
     if not name.endswith("_fuzzer"):
         fail("fuzz target names end in _fuzzer: " + name)
     profile = name[:-len("_fuzzer")]
@@ -183,7 +189,7 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
         harness = ":" + name + "_harness"
         hzf_harness_library(name = name + "_harness", core = core, copts = HZF_COVERAGE_COPTS)
 
-    hzf_fuzz_binaries(name, profile, harness, fuzzer = name + "_bin", tags = tags)
+    hzf_fuzz_binaries(name, profile, harness, fuzzer = name + "_bin", deps = deps, tags = tags)
 
     seeds = "//corpus:" + name
     regressions = native.glob(["regressions/" + name + "-*"])
@@ -200,7 +206,7 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, tags = []):
         name = name + "_replay_test",
         srcs = ["//fuzz:hzf_replay_main.c"],
         copts = HZF_COPTS + HZF_SAN_COPTS,
-        deps = [":" + name + "_entry"],
+        deps = [":" + name + "_entry"] + deps,
         linkopts = HZF_DRIVER_LINKOPTS,
         args = ["--mode=baton", "--mode=free", "$(locations %s)" % seeds] +
                ["$(location %s)" % r for r in regressions],
@@ -261,7 +267,7 @@ def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", 
         tags = tags,
     )
 
-HZF_AFL_TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
+HZF_AFL_TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt", "shim"]
 
 def hzf_afl_binaries(name, suffix, cflags = "", env = "", targets = HZF_AFL_TARGETS, tags = [],
                      visibility = None):

@@ -25,10 +25,15 @@ const hzf_profile_t hzf_profile_ptag = {
     "ptag", {16, 2, 8, 4, 10, 4, 2, 0, 0, 0, 0, 2, 2, 4, 10, 10, 4, 8, 24, 2, 6, 2, 2, 0, 2}, 1, 3};
 const hzf_profile_t hzf_profile_mt = {
     "mt", {24, 2, 2, 8, 28, 2, 4, 2, 2, 0, 2, 6, 10, 4, 0, 0, 2, 0, 2, 2, 3, 3, 3, 2, 5}, 2, 4};
+/* The preload shim's entry points (hzf_api.h): the calls whose paths are the shim's own
+ * weigh more (calloc and realloc fallbacks, valloc and pvalloc, foreign routing, OOM),
+ * the TLS list ops that bypass every entry point nothing. */
+const hzf_profile_t hzf_profile_shim = {
+    "shim", {20, 10, 10, 16, 24, 6, 4, 0, 0, 0, 0, 4, 2, 2, 10, 4, 4, 3, 2, 2, 10, 10, 2, 2, 2}, 1, 4};
 
 const hzf_profile_t *const hzf_profiles[] = {
     &hzf_profile_tls_sll, &hzf_profile_alloc, &hzf_profile_realloc, &hzf_profile_reuse,
-    &hzf_profile_ptag,    &hzf_profile_mt,    NULL,
+    &hzf_profile_ptag,    &hzf_profile_mt,    &hzf_profile_shim,    NULL,
 };
 
 static const char *const hzf__kind_names[HZF_KIND_COUNT] = {
@@ -189,6 +194,7 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
   char sz[48];
   const hzf_op_t *o = &prog->ops[i];
   unsigned sel = o->sel, nc = hz_size_class_count();
+  bool shim = prog->profile == &hzf_profile_shim;
   int k = snprintf(buf, n, "t%u %s ", o->thread, hzf_kind_name(o->kind));
   if (k < 0 || (size_t)k >= n) return;
   buf += k, n -= (size_t)k;
@@ -203,6 +209,11 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
                     hzf_calloc_burst_of(o->pick));
       break;
     case HZF_MEMALIGN:
+      if (shim && ((sel >> 2) & 3) == 3) { /* the shim's page-aligned calls (hzf_run_ops.c) */
+        snprintf(buf, n, "%s size %s", (sel & 16) ? "pvalloc" : "valloc",
+                 hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
+        break;
+      }
       snprintf(buf, n, "%s align %s2^%u size %s", hzf__align_fn[(sel >> 2) & 3],
                (sel & 16) ? "invalid near " : "", o->pick % 23,
                hzf__size_text(sel, o->arg, 1, sz, sizeof sz));
@@ -241,7 +252,11 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
                (o->pick % nc + 1 + o->arg % (nc - 1)) % nc);
       break;
     case HZF_FOREIGN:
-      snprintf(buf, n, "%s(%s)", hzf__call_names[sel & 3], hzf__foreign_names[o->pick % 8]);
+      if (shim && o->pick % 8 != 4 && o->pick % 8 != 5) /* the shim routes what is not hz's */
+        snprintf(buf, n, "%s(a next-allocator block)",
+                 (sel & 3) == 3 ? "cfree" : hzf__call_names[sel & 3]);
+      else
+        snprintf(buf, n, "%s(%s)", hzf__call_names[sel & 3], hzf__foreign_names[o->pick % 8]);
       break;
     case HZF_INTERIOR:
       if (sel & 8)

@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "core/api.h"
+#include "fuzz/hzf_api.h"
 #include "fuzz/hzf_oom.h"
+#include "fuzz/hzf_proc.h"
 
 enum { HZF_CMD_RUN, HZF_CMD_LIST, HZF_CMD_FLUSH, HZF_CMD_REUSE, HZF_CMD_RECARVE, HZF_CMD_DETACH,
        HZF_CMD_EXIT, HZF_CMD_CALL };
@@ -224,6 +226,10 @@ static void hzf__progress(hzf_exec_t *ex, unsigned op) {
   atomic_store_explicit(&ex->last_ms, hzf__now_ms(), memory_order_relaxed);
 }
 
+void hzf_heartbeat(hzf_ctx_t *c) { hzf__progress(c->ex, c->index); }
+
+unsigned hzf_hang_ms(const hzf_ctx_t *c) { return atomic_load(&c->ex->hang_ms); }
+
 static hzf_ctx_t hzf__ctx(hzf_exec_t *ex, unsigned index, unsigned slot, hzf_model_t *m) {
   hzf_ctx_t c = {.ex = ex, .m = m, .index = index, .slot = slot, .note_len = 0};
   c.op = index < ex->prog.nops ? &ex->prog.ops[index] : NULL;
@@ -244,17 +250,38 @@ static void hzf__trace(hzf_ctx_t *c) {
 /* Not coverage-instrumented, like hzf__wait: how often it wakes depends on the clock, and
  * counters that vary with timing would make libFuzzer's feedback, and so a fixed-seed
  * run, differ from one run to the next. */
+HZF_NO_COVERAGE static uint64_t hzf__cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* An op that makes no progress for the limit hangs when the process has spent half the
+ * limit in CPU time since (a cycle in a free list), or when none of its threads runs or
+ * waits to run (a deadlock, a lost wake-up). Otherwise it is waiting for a CPU on a loaded
+ * machine, and gets up to five limits before it counts as hung all the same. */
 HZF_NO_COVERAGE static void *hzf__watchdog(void *arg) {
   hzf_exec_t *ex = arg;
+  pid_t me = gettid();
+  int64_t seen = -1;
+  uint64_t cpu_then = 0;
   for (;;) {
     usleep(50 * 1000);
     if (!atomic_load(&ex->busy)) continue;
-    int64_t idle = hzf__now_ms() - atomic_load(&ex->last_ms);
-    if (idle < (int64_t)atomic_load(&ex->hang_ms)) continue;
+    int64_t last = atomic_load(&ex->last_ms);
+    if (last != seen) seen = last, cpu_then = hzf__cpu_ms();
+    int64_t idle = hzf__now_ms() - last, limit = (int64_t)atomic_load(&ex->hang_ms);
+    if (idle < limit) continue;
+    int64_t used = (int64_t)(hzf__cpu_ms() - cpu_then);
+    bool busy = hzf_proc_self_busy(me);
+    if (used < limit / 2 && busy && idle < 5 * limit) continue;
     hzf_ctx_t c = hzf__ctx(ex, atomic_load(&ex->cur_op), 0, NULL);
     hzf_fail(&c, "hang", "every op completes",
-             "op #%u made no progress for %lld ms (a cycle in a free list, a lost wake-up or "
-             "a deadlock)", c.index, (long long)idle);
+             "op #%u made no progress for %lld ms, using %lld ms of CPU (%s)", c.index,
+             (long long)idle, (long long)used,
+             used >= limit / 2 ? "spinning: a cycle in a free list?"
+             : busy            ? "its threads waited that long for a CPU"
+                               : "its threads sleep: a deadlock or a lost wake-up");
     const char *replay = ex->opt.save ? ex->opt.save() : NULL;
     hzf_report(stderr, &ex->prog, ex->res, replay ? replay : "bazel run //tools:repro -- FILE");
     fflush(NULL);
@@ -614,6 +641,15 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
   atomic_store(&ex->ops, 0);
   ex->forks = 0;
   hzf_decode(p, data, size, &ex->prog);
+  if (!hzf_api_select(p)) {
+    res->failed = true;
+    snprintf(res->check, sizeof res->check, "setup");
+    snprintf(res->invariant, sizeof res->invariant, "the binary can run the input's profile");
+    snprintf(res->expected, sizeof res->expected, "the preload shim linked in");
+    snprintf(res->actual, sizeof res->actual, "profile %s needs the shim, and this binary "
+             "does not carry it (shim_fuzzer's binaries and //tools:repro do)", p->name);
+    return 1;
+  }
   if (ex->opt.mode == HZF_MODE_DIRECT) ex->prog.nthreads = 1;
   /* Every op is followed by the whole-heap check on short inputs; long ones sample
    * (HZF_CHECK=every checks fully after every op, for replays). */

@@ -201,6 +201,11 @@ __attribute__((format(printf, 2, 3))) void hzf_note(hzf_ctx_t *c, const char *fm
 /* Arena offset for traces, so a replay prints the same text in every process. */
 uintptr_t hzf_addr(const void *p);
 void hzf_count_ops(hzf_ctx_t *c, unsigned n);
+/* The running op is still making progress though it has not returned (a fork op whose
+ * child is busy): the watchdog starts counting again. */
+void hzf_heartbeat(hzf_ctx_t *c);
+/* The watchdog's limit for one op (HZF_HANG_MS, default 10 000 ms). */
+unsigned hzf_hang_ms(const hzf_ctx_t *c);
 
 /* Did fault injection refuse this thread memory since the op started? */
 bool hzf_oom_hit(const hzf_ctx_t *c);

@@ -14,6 +14,7 @@
 
 #include "core/hz.h"
 #include "core/api.h"
+#include "fuzz/hzf_api.h"
 #include "fuzz/hzf_exec.h"
 #include "fuzz/hzf_oom.h"
 #include "fuzz/hzf_oracle.h"
@@ -246,6 +247,10 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
     hzf_expect_oom(c, err, what);
     return -1;
   }
+  if (!hz_in_arena(p)) { /* the shim's fallback, or for hz a finding */
+    hzf_fallback(c, p, req, align, zeroed, req > HZF_ORACLE_HUGE || align > HZF_ORACLE_HUGE);
+    return -1;
+  }
   if (hzf_checking(c)) {
     size_t a = align < 16 ? 16 : align;
     if ((uintptr_t)p % a) {
@@ -253,7 +258,7 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
                (size_t)hzf_addr(p), a);
       return -1;
     }
-    size_t u = hz_usable_size(p);
+    size_t u = hzf_api->usable_size(p);
     if (!hzf_expect_no_fault(c, "usable_size of a new block")) return -1;
     if (u < req || u != cap) {
       hzf_fail(c, "usable-size", "requested <= usable == the class (or extent) size", "usable %zu "
@@ -279,7 +284,7 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
   if (m->n == HZF_MAX_LIVE || (large && m->nlarge == HZF_MAX_LARGE)) {
     /* The model is full: the block is not tracked, so give it back at once. */
     hzf_model_handed(p);
-    hz_free(p);
+    hzf_api->free(p);
     hzf_expect_no_fault(c, "free of an untracked block");
     return -1;
   }

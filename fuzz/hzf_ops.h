@@ -83,7 +83,7 @@ typedef struct {
 } hzf_program_t;
 
 extern const hzf_profile_t hzf_profile_tls_sll, hzf_profile_alloc, hzf_profile_realloc,
-    hzf_profile_reuse, hzf_profile_ptag, hzf_profile_mt;
+    hzf_profile_reuse, hzf_profile_ptag, hzf_profile_mt, hzf_profile_shim;
 /* NULL-terminated list of every profile. */
 extern const hzf_profile_t *const hzf_profiles[];
 /* By profile name, or by target name ("tls_sll" or "tls_sll_fuzzer"); NULL if none. */

@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include "core/api.h"
+#include "fuzz/hzf_api.h"
 #include "fuzz/hzf_exec.h"
 #include "fuzz/hzf_oom.h"
 #include "fuzz/hzf_oracle.h"
+#include "fuzz/hzf_proc.h"
 
 /* Sizes no allocation can satisfy here: SIZE_MAX and its neighbours, the PTRDIFF_MAX
  * boundary, and requests past the 256 GiB arena. (Not sizes the arena could hold: one
@@ -34,8 +36,9 @@ static void hzf__sized_call(hzf_ctx_t *c, hzf_fn_t fn, size_t a, size_t b, size_
   hzf_contract_t k = hzf_oracle(fn, a, b);
   if (!k.must_fail && (c->m->n == HZF_MAX_LIVE || hzf_model_large_full(c->m, req, k.align))) return;
   errno = 0;
-  void *p = fn == HZF_FN_CALLOC ? hz_calloc(a, b) : fn == HZF_FN_REALLOC ? hz_realloc(NULL, b)
-                                                                         : hz_malloc(a);
+  void *p = fn == HZF_FN_CALLOC    ? hzf_api->calloc(a, b)
+            : fn == HZF_FN_REALLOC ? hzf_api->realloc(NULL, b)
+                                   : hzf_api->malloc(a);
   int err = errno;
   if (!hzf_expect_no_fault(c, hzf_fn_name(fn))) return;
   if (!p && (k.must_fail || k.may_fail)) {
@@ -49,11 +52,11 @@ static void hzf__sized_call(hzf_ctx_t *c, hzf_fn_t fn, size_t a, size_t b, size_
   if (p && k.must_fail) {
     hzf_fail(c, "huge-request", "NULL with ENOMEM: the request overflows or exceeds PTRDIFF_MAX",
              "%s(%zu, %zu) returned a block", hzf_fn_name(fn), a, b);
-    hz_free(p);
+    hzf_api->free(p);
     return;
   }
   if (p && k.may_fail && req > HZF_ORACLE_HUGE) { /* allowed; too big for the model to track */
-    hz_free(p);
+    hzf_api->free(p);
     hzf_expect_no_fault(c, "free of a huge block");
     return;
   }
@@ -61,7 +64,44 @@ static void hzf__sized_call(hzf_ctx_t *c, hzf_fn_t fn, size_t a, size_t b, size_
   hzf_model_add(c, p, req, 16, fn == HZF_FN_CALLOC);
 }
 
-/* Every shape of calloc overflow, and the products that only just do not overflow. */
+/* The shim's reallocarray(p, n, s) of live block i (glibc's manual): realloc(p, n * s),
+ * except that an overflowing product fails with ENOMEM and leaves p alone. A product of
+ * 0 frees p as realloc(p, 0) does; one no object can have fails and keeps p. */
+static void hzf__reallocarray_shape(hzf_ctx_t *c, unsigned i, size_t n, size_t s) {
+  if (!hzf_model_verify(c, i, "before reallocarray")) return;
+  size_t total = 0;
+  bool over = __builtin_mul_overflow(n, s, &total);
+  hzf_contract_t k = over ? (hzf_contract_t){.must_fail = true, .err = ENOMEM}
+                          : hzf_oracle(HZF_FN_REALLOC, 1, total);
+  if (!over && total && !k.must_fail && !k.may_fail) return; /* an ordinary realloc */
+  errno = 0;
+  void *q = hzf_api->reallocarray(c->m->b[i].p, n, s);
+  int err = errno;
+  if (!hzf_expect_no_fault(c, "reallocarray")) return;
+  c->check_now = true;
+  if (!over && total == 0) {
+    if (q) hzf_fail(c, "realloc-zero", "NULL: reallocarray(p, n, s) with n * s == 0 frees p",
+                    "a block");
+    hzf_note(c, "#%u freed by reallocarray(p, %zu, %zu)", c->m->b[i].id, n, s);
+    hzf_model_remove(c->m, i);
+    return;
+  }
+  if (q && !hz_in_arena(q) && k.may_fail) { /* the fallback, where the kernel overcommits */
+    hzf_fallback_realloc(c, i, q, total, true);
+    return;
+  }
+  if (q || err != ENOMEM) {
+    hzf_fail(c, "reallocarray-overflow", "NULL with errno ENOMEM when n * s overflows or no "
+             "object can be that large, and p kept", "reallocarray(p, %zu, %zu): %s, errno %d",
+             n, s, q ? "a block" : "NULL", err);
+    return;
+  }
+  hzf_note(c, "reallocarray(p, %zu, %zu): NULL, ENOMEM ", n, s);
+  hzf_realloc_kept(c, i);
+}
+
+/* Every shape of calloc overflow, and the products that only just do not overflow; in the
+ * shim, the same shapes through reallocarray too. */
 static void hzf__calloc_shapes(hzf_ctx_t *c) {
   unsigned shape = c->op->arg % 6, pick = c->op->pick;
   size_t n, s;
@@ -91,7 +131,9 @@ static void hzf__calloc_shapes(hzf_ctx_t *c) {
   }
   size_t total = 0;
   bool over = __builtin_mul_overflow(n, s, &total);
-  hzf__sized_call(c, HZF_FN_CALLOC, n, s, over ? 0 : total);
+  int i = hzf_model_pick(c->m, c->op->sel >> 3);
+  if (hzf_api->reallocarray && (pick & 2) && i >= 0) hzf__reallocarray_shape(c, (unsigned)i, n, s);
+  else hzf__sized_call(c, HZF_FN_CALLOC, n, s, over ? 0 : total);
 }
 
 /* Alignments of every class for one of the three aligned functions. */
@@ -125,16 +167,16 @@ static void hzf__realloc_edges(hzf_ctx_t *c) {
   hzf_block_t *b = &c->m->b[i];
   if (c->op->sel & 8) {
     errno = 0;
-    void *q = hz_realloc(b->p, 0);
+    void *q = hzf_api->realloc(b->p, 0);
     if (!hzf_expect_no_fault(c, "realloc(p, 0)")) return;
     if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
     hzf_note(c, "#%u freed by realloc(p, 0)", b->id);
     hzf_model_remove(c->m, (unsigned)i);
     return;
   }
-  size_t u = hz_usable_size(b->p);
+  size_t u = hzf_api->usable_size(b->p);
   if (!hzf_expect_no_fault(c, "usable_size")) return;
-  void *q = hz_realloc(b->p, u);
+  void *q = hzf_api->realloc(b->p, u);
   if (!hzf_expect_no_fault(c, "realloc(p, usable_size(p))")) return;
   if (q != b->p) {
     hzf_fail(c, "realloc-in-place", "realloc(p, usable_size(p)) returns p",
@@ -158,9 +200,14 @@ static void hzf__huge_request(hzf_ctx_t *c) {
     if (i < 0) return;
     hzf_contract_t k = hzf_oracle(HZF_FN_REALLOC, 1, size);
     errno = 0;
-    void *q = hz_realloc(c->m->b[i].p, size);
+    void *q = hzf_api->realloc(c->m->b[i].p, size);
     int err = errno;
     if (!hzf_expect_no_fault(c, "realloc to a huge size")) return;
+    if (q && !hz_in_arena(q)) { /* the shim's fallback, where the kernel overcommits */
+      hzf_fallback_realloc(c, (unsigned)i, q, size, true);
+      c->check_now = true;
+      return;
+    }
     if (q) {
       hzf_fail(c, "huge-request", "NULL with ENOMEM", "realloc to %zu B returned a block", size);
       return;
@@ -192,8 +239,8 @@ void hzf_op_edge(hzf_ctx_t *c) {
     case 4: hzf__realloc_edges(c); break;
     case 5: { /* NULL: free is a no-op, usable_size is 0 */
       hzf_faults()->count = 0;
-      hz_free(NULL);
-      if (hz_usable_size(NULL) != 0)
+      hzf_api->free(NULL);
+      if (hzf_api->usable_size(NULL) != 0)
         hzf_fail(c, "misuse-result", "usable_size(NULL) == 0", "non-zero");
       hzf_expect_no_fault(c, "free(NULL), usable_size(NULL)");
       break;
@@ -225,7 +272,7 @@ void hzf_op_oom(hzf_ctx_t *c) {
 static bool hzf__free_newest(hzf_ctx_t *c) {
   unsigned i = c->m->n - 1;
   if (!hzf_model_verify(c, i, "before free")) return false;
-  hz_free(c->m->b[i].p);
+  hzf_api->free(c->m->b[i].p);
   if (!hzf_expect_no_fault(c, "free to fill")) return false;
   hzf_model_remove(c->m, i);
   return true;
@@ -248,7 +295,7 @@ void hzf_op_fill(hzf_ctx_t *c) {
   /* Enough blocks to fill the list to its bound and one more; refills may grow the
    * bound as we go, so it is re-read each time. */
   for (unsigned k = 0; k < l->max + 2 && c->m->n < HZF_MAX_LIVE && !hzf_failed(c); k++) {
-    void *p = hz_malloc(size);
+    void *p = hzf_api->malloc(size);
     if (!hzf_expect_no_fault(c, "malloc to fill") || hzf_model_add(c, p, size, 16, false) < 0)
       break;
   }
@@ -276,21 +323,55 @@ static const char *hzf__fork_child(hzf_ctx_t *c, hzf_model_t *const *models, uns
         snprintf(msg, n, "block #%u changed across fork: byte %zu is 0x%02x", b->id, bad, b->p[bad]);
         return msg;
       }
-      if (k % every == 0) hz_free(b->p); /* another thread's block, maybe its slab abandoned */
+      /* another thread's block, maybe its slab abandoned */
+      if (k % every == 0) hzf_api->free(b->p);
     }
   void *mine[32];
   for (unsigned i = 0; i < count; i++) {
-    mine[i] = hz_malloc(size);
+    mine[i] = hzf_api->malloc(size);
     if (!mine[i]) return snprintf(msg, n, "malloc(%zu) failed in the child", size), msg;
     memset(mine[i], 0x6B, size);
   }
-  for (unsigned i = 0; i < count; i++) hz_free(mine[i]);
+  for (unsigned i = 0; i < count; i++) hzf_api->free(mine[i]);
   if (hzf_faults()->count)
     return snprintf(msg, n, "a correct call was reported: %s", hzf_faults()->message), msg;
   hz_thread_flush();
   hz_violation_t v;
   if (hz_heap_check(&v, NULL)) return snprintf(msg, n, "heap check: %s: %s", v.invariant, v.message), msg;
   return NULL;
+}
+
+/* Waits for the child's verdict; NULL when it came (or the child exited), else why the
+ * child was given up. The pipe's write end closes when the child exits, and it writes only
+ * once, just before, so one poll wakes on either. The child is judged by its progress, not
+ * by the clock: on a loaded machine a healthy child can wait seconds for a CPU. One that
+ * neither runs, nor waits to run, nor gains CPU time for 5 s is stuck (a lock held across
+ * fork); one that has run for the watchdog's limit in CPU time is spinning. While it
+ * progresses, the watchdog hears so. */
+static const char *hzf__wait_child(hzf_ctx_t *c, int fd, pid_t pid) {
+  struct pollfd pf = {fd, POLLIN, 0};
+  unsigned long last = 0;
+  unsigned idle_s = 0;
+  for (;;) {
+    int ready = poll(&pf, 1, 1000);
+    if (ready > 0) return NULL;
+    if (ready < 0 && errno == EINTR) continue;
+    unsigned long cpu_ms;
+    char state;
+    bool known = hzf_proc_stat(pid, 0, &state, &cpu_ms);
+    if (known && cpu_ms >= hzf_hang_ms(c))
+      return "the child ran for the watchdog's limit of CPU time without finishing (a cycle "
+             "in a free list?)";
+    if (known && (cpu_ms != last || state == 'R' || state == 'D')) {
+      last = cpu_ms;
+      idle_s = 0;
+      hzf_heartbeat(c);
+    } else if (++idle_s >= 5) {
+      return known ? "the child slept for 5 s without gaining CPU time (a lock held across "
+                     "fork?)"
+                   : "the child made no progress for 5 s (a lock held across fork?)";
+    }
+  }
 }
 
 void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels) {
@@ -314,19 +395,12 @@ void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels) {
   close(fd[1]);
   c->check_now = true;
   int status = 0;
-  /* The pipe's write end closes when the child exits, and it writes only once, just
-   * before: one wait for data or the hang-up, not a sleep-and-poll loop whose step is
-   * paid by every fork. A lock held across fork deadlocks the child: give it 5 s, well
-   * inside the watchdog. */
-  struct pollfd pf = {fd[0], POLLIN, 0};
-  int ready;
-  do ready = poll(&pf, 1, 5000);
-  while (ready < 0 && errno == EINTR);
-  if (ready <= 0) {
+  const char *stuck = hzf__wait_child(c, fd[0], pid);
+  if (stuck) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
-             "the child made no progress for 5 s (a lock held across fork?)");
+             "%s", stuck);
     close(fd[0]);
     return;
   }

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/api.h"
+#include "fuzz/hzf_api.h"
 #include "fuzz/hzf_exec.h"
 #include "fuzz/hzf_oom.h"
 #include "fuzz/hzf_oracle.h"
@@ -29,7 +31,7 @@ static void *hzf__bad_call(hzf_ctx_t *c, unsigned call, void *p, hz_op_t *op) {
     case 1: {
       *op = HZ_OP_REALLOC;
       errno = 0;
-      void *q = hz_realloc(p, 64);
+      void *q = hzf_api->realloc(p, 64);
       int e = errno;
       if (q) hzf_fail(c, "misuse-result", "realloc of a bad pointer returns NULL",
                       "returned +0x%zx", (size_t)hzf_addr(q));
@@ -40,13 +42,13 @@ static void *hzf__bad_call(hzf_ctx_t *c, unsigned call, void *p, hz_op_t *op) {
     }
     case 2: {
       *op = HZ_OP_USABLE_SIZE;
-      size_t u = hz_usable_size(p);
+      size_t u = hzf_api->usable_size(p);
       if (u) hzf_fail(c, "misuse-result", "usable_size of a bad pointer is 0", "returned %zu", u);
       return NULL;
     }
     default:
       *op = HZ_OP_FREE;
-      hz_free(p);
+      hzf_api->free(p);
       return NULL;
   }
 }
@@ -57,7 +59,7 @@ static void hzf__malloc(hzf_ctx_t *c) {
   unsigned n = hzf_burst_of(o->sel), done = 0;
   for (; done < n && !hzf_failed(c); done++) {
     if (c->m->n == HZF_MAX_LIVE || hzf_model_large_full(c->m, size, 16)) break;
-    void *p = hz_malloc(size);
+    void *p = hzf_api->malloc(size);
     if (!hzf_expect_no_fault(c, "malloc")) return;
     hzf_model_add(c, p, size, 16, false);
   }
@@ -69,11 +71,11 @@ static void hzf__calloc(hzf_ctx_t *c) {
   if (o->sel & 32) {
     size_t elem = 3 + (o->arg & 0xff), nmemb = SIZE_MAX / elem + 1;
     errno = 0;
-    void *p = hz_calloc(nmemb, elem);
+    void *p = hzf_api->calloc(nmemb, elem);
     if (p || errno != ENOMEM)
       hzf_fail(c, "calloc-overflow", "NULL with errno ENOMEM when nmemb * size overflows",
                "%s, errno %d", p ? "a block" : "NULL", errno);
-    if (p) hz_free(p);
+    if (p) hzf_api->free(p);
     hzf_expect_no_fault(c, "calloc");
     return;
   }
@@ -83,7 +85,7 @@ static void hzf__calloc(hzf_ctx_t *c) {
    * word is NULL: calloc must not take that for fresh memory. */
   for (; done < n && !hzf_failed(c); done++) {
     if (c->m->n == HZF_MAX_LIVE || hzf_model_large_full(c->m, req, 16)) break;
-    void *p = hz_calloc(nm, elem);
+    void *p = hzf_api->calloc(nm, elem);
     if (!hzf_expect_no_fault(c, "calloc")) return;
     hzf_model_add(c, p, req, 16, true);
   }
@@ -99,7 +101,7 @@ void hzf_op_recarve(hzf_ctx_t *c) {
   unsigned n = 0, want = (unsigned)(HZ_SLAB_SIZE / size) + 1;
   if (want > 64) want = 64;
   for (; n < want && !hzf_failed(c) && c->m->n < HZF_MAX_LIVE; n++) {
-    void *p = hz_malloc(size);
+    void *p = hzf_api->malloc(size);
     if (!hzf_expect_no_fault(c, "malloc after reuse")) return;
     hzf_model_add(c, p, size, 16, false);
   }
@@ -119,9 +121,9 @@ void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
   void *p = fn == 2 ? sentinel : NULL;
   int rc = 0;
   errno = 0;
-  if (fn == 0) p = hz_aligned_alloc(align, size);
-  else if (fn == 1) p = hz_memalign(align, size);
-  else rc = hz_posix_memalign(&p, align, size);
+  if (fn == 0) p = hzf_api->aligned_alloc(align, size);
+  else if (fn == 1) p = hzf_api->memalign(align, size);
+  else rc = hzf_api->posix_memalign(&p, align, size);
   int err = fn == 2 ? rc : errno;
   bool failed = fn == 2 ? rc != 0 : p == NULL;
   if (!hzf_expect_no_fault(c, "aligned allocation")) return;
@@ -142,7 +144,7 @@ void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
     hzf_fail(c, "bad-alignment", "failure as documented (EINVAL for an invalid alignment, ENOMEM "
              "for an impossible size)", "%s(%zu, %zu): a block, expected error %d",
              hzf_fn_name(fns[fn]), align, size, k.err);
-    if (!failed) hz_free(p);
+    if (!failed) hzf_api->free(p);
     return;
   }
   if (failed) {
@@ -152,10 +154,27 @@ void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
   hzf_model_add(c, p, size, k.align, false);
 }
 
+/* The shim's valloc and pvalloc (glibc's manual): memalign(page, size), and memalign(page,
+ * size rounded up to whole pages; one page for 0). Sizes here stay far from overflow. */
+static void hzf__valloc(hzf_ctx_t *c, bool pv, size_t size) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), req = size;
+  if (pv) req = size ? (size + page - 1) & ~(page - 1) : page;
+  if (hzf_model_large_full(c->m, req, page)) return;
+  errno = 0;
+  void *p = pv ? hzf_api->pvalloc(size) : hzf_api->valloc(size);
+  if (!hzf_expect_no_fault(c, pv ? "pvalloc" : "valloc")) return;
+  hzf_note(c, "%s(%zu) ", pv ? "pvalloc" : "valloc", size);
+  hzf_model_add(c, p, req, page, false);
+}
+
 static void hzf__memalign(hzf_ctx_t *c) {
   const hzf_op_t *o = c->op;
   size_t size = hzf_size_of(o->sel & 3, o->arg);
   unsigned sh = o->pick % 23, fn = (o->sel >> 2) & 3;
+  if (fn == 3 && hzf_api->valloc) { /* the shim: its page-aligned entry points */
+    hzf__valloc(c, (o->sel & 16) != 0, size);
+    return;
+  }
   size_t align = (size_t)1 << sh;
   if (o->sel & 16) align = sh >= 4 ? (align | 8) : 24; /* not a power of two */
   hzf_aligned_call(c, fn > 2 ? 2 : fn, align, size);
@@ -168,7 +187,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
   if (i < 0 || (o->sel & 32)) {
     size_t size = hzf_model_size(c->m, o->sel, o->arg);
     if (hzf_model_large_full(m, size, 16)) return;
-    void *p = hz_realloc(NULL, size);
+    void *p = hzf_api->realloc(NULL, size);
     if (hzf_expect_no_fault(c, "realloc(NULL)")) hzf_model_add(c, p, size, 16, false);
     return;
   }
@@ -183,7 +202,11 @@ static void hzf__realloc(hzf_ctx_t *c) {
   if (!b->large && newlarge && m->nlarge >= HZF_MAX_LARGE) return;
   unsigned char *p = b->p;
   errno = 0;
-  void *q = hz_realloc(p, ns);
+  /* The shim's reallocarray is its realloc behind an overflow check: half the blocks go
+   * through it, as two factors when the size has them. */
+  void *q = !hzf_api->reallocarray || !(b->id & 1) ? hzf_api->realloc(p, ns)
+            : ns % 2 == 0 && ns ? hzf_api->reallocarray(p, 2, ns / 2)
+                                : hzf_api->reallocarray(p, ns, 1);
   if (!hzf_expect_no_fault(c, "realloc")) return;
   if (ns == 0) {
     if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
@@ -193,6 +216,10 @@ static void hzf__realloc(hzf_ctx_t *c) {
   }
   if (!q) {
     if (hzf_expect_oom(c, errno, "realloc")) hzf_realloc_kept(c, (unsigned)i);
+    return;
+  }
+  if (!hz_in_arena(q)) {
+    hzf_fallback_realloc(c, (unsigned)i, q, ns, ns > HZF_ORACLE_HUGE);
     return;
   }
   size_t keep = old < ns ? old : ns;
@@ -211,7 +238,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
                u[k], b->fill);
       return;
     }
-    size_t usable = hz_usable_size(q);
+    size_t usable = hzf_api->usable_size(q);
     if (!hzf_expect_no_fault(c, "usable_size after realloc")) return;
     if ((uintptr_t)q % 16 || usable < ns || usable != newcap) {
       hzf_fail(c, "usable-size", "16-aligned, requested <= usable == the class (or extent) size",
@@ -248,7 +275,7 @@ void hzf_realloc_kept(hzf_ctx_t *c, unsigned i) {
   hzf_block_t *b = &c->m->b[i];
   if (!hzf_model_verify(c, i, "after a failed realloc")) return;
   hz_ptr_info_t info = hz_classify(b->p);
-  size_t u = hz_usable_size(b->p);
+  size_t u = hzf_api->usable_size(b->p);
   if (!hzf_expect_no_fault(c, "usable_size after a failed realloc")) return;
   if (u != b->cap || (info.kind != HZ_PTR_SMALL && info.kind != HZ_PTR_LARGE))
     hzf_fail(c, "realloc-failed", "a failed realloc leaves the old block live and unchanged",
@@ -293,7 +320,8 @@ static void hzf__free(hzf_ctx_t *c) {
     int mate = done == 0 && hzf_free_races(o->arg) ? hzf__slab_mate(c->m, (unsigned)i) : -1;
     if (mate >= 0 && !hzf_model_verify(c, (unsigned)mate, "before free")) break;
     hzf_race_inline(mate >= 0 ? c->m->b[mate].p : NULL);
-    hz_free(p);
+    if (hzf_api->cfree && (c->m->b[i].id & 1)) hzf_api->cfree(p); /* the shim's alias */
+    else hzf_api->free(p);
     /* A remote free is published with its batch, and only then reaches the race point. */
     if (mate >= 0 && !hzf_race_inline_fired()) hz_thread_flush();
     void *raced = mate >= 0 && hzf_race_inline_fired() ? c->m->b[mate].p : NULL;
@@ -313,7 +341,7 @@ static void hzf__usable(hzf_ctx_t *c) {
   int i = hzf_model_pick(c->m, c->op->pick);
   if (i < 0) return;
   hzf_block_t *b = &c->m->b[i];
-  size_t u = hz_usable_size(b->p);
+  size_t u = hzf_api->usable_size(b->p);
   if (!hzf_expect_no_fault(c, "usable_size")) return;
   if (u < b->req || u != b->cap)
     hzf_fail(c, "usable-size", "requested <= usable == the class (or extent) size",
@@ -463,7 +491,7 @@ void hzf_op_reuse_free(hzf_ctx_t *c) {
     bool hit = scope == 3 || (scope == 2 && b->thread == c->slot) ||
                (!b->large && (scope == 1 || hz_size_to_class_checked(b->cap) == (int)cls));
     if (!hit || !hzf_model_verify(c, i, "before reuse")) continue;
-    hz_free(b->p);
+    hzf_api->free(b->p);
     if (!hzf_expect_no_fault(c, "free")) return;
     hzf_model_remove(m, i);
     n++;
@@ -473,8 +501,53 @@ void hzf_op_reuse_free(hzf_ctx_t *c) {
 }
 
 /* ---- misuse --------------------------------------------------------------------- */
+
+/* The shim's routing: a block of the next allocator passed to free, realloc or
+ * malloc_usable_size goes to that allocator, and hz reports nothing. (Any other memory
+ * outside the arena is the next allocator's to judge, and glibc aborts on it.) */
+static void hzf__foreign_routed(hzf_ctx_t *c, unsigned call) {
+  unsigned char *p = hzf_next_malloc(64);
+  if (!p) return;
+  memset(p, 0x5C, 64);
+  hzf_faults()->count = 0;
+  if (call == 1) {
+    size_t size = 1 + hzf_size_of(1, c->op->arg);
+    unsigned char *q = hzf_api->realloc(p, size);
+    if (!hzf_expect_no_fault(c, "realloc of a next-allocator block")) return;
+    if (!q) { /* the next allocator's failure, which leaves p alone */
+      hzf_api->free(p);
+      return;
+    }
+    for (size_t k = 0; k < 64 && k < size; k++)
+      if (q[k] != 0x5C) {
+        hzf_fail(c, "shim-routing", "realloc of a next-allocator block keeps its bytes",
+                 "byte %zu is 0x%02x after realloc to %zu B", k, q[k], size);
+        break;
+      }
+    if (hz_in_arena(q))
+      hzf_fail(c, "shim-routing", "the next allocator reallocs its own blocks",
+               "the block moved into hz's arena");
+    hzf_api->free(q);
+  } else if (call == 2) {
+    size_t u = hzf_api->usable_size(p), want = hzf_next_usable_size(p);
+    if (u != want || u < 64)
+      hzf_fail(c, "shim-routing", "malloc_usable_size of a next-allocator block is that "
+               "allocator's", "%zu, the next allocator says %zu", u, want);
+    hzf_api->free(p);
+  } else {
+    if (call == 3 && hzf_api->cfree) hzf_api->cfree(p);
+    else hzf_api->free(p);
+  }
+  hzf_expect_no_fault(c, "a call on a next-allocator block");
+  hzf_note(c, "routed to the next allocator");
+}
+
 static void hzf__foreign(hzf_ctx_t *c) {
   unsigned src = c->op->pick % 8, call = c->op->sel & 3;
+  if (hzf_api->shim && src != 4 && src != 5) {
+    hzf__foreign_routed(c, call);
+    return;
+  }
   _Alignas(16) unsigned char stack[64];
   void *p = NULL, *map = NULL;
   unsigned char *watch = NULL; /* bytes hz must not touch */
@@ -500,12 +573,12 @@ static void hzf__foreign(hzf_ctx_t *c) {
   if (!p) { /* NULL: free and usable_size are quiet no-ops; realloc is malloc */
     if (call == 1) {
       size_t size = hzf_size_of(1, c->op->arg);
-      void *q = hz_realloc(NULL, size);
+      void *q = hzf_api->realloc(NULL, size);
       if (hzf_expect_no_fault(c, "realloc(NULL)"))
         hzf_model_add(c, q, size, 16, false);
     } else {
       hzf_faults()->count = 0;
-      if (call == 2 ? hz_usable_size(NULL) != 0 : (hz_free(NULL), 0))
+      if (call == 2 ? hzf_api->usable_size(NULL) != 0 : (hzf_api->free(NULL), 0))
         hzf_fail(c, "misuse-result", "usable_size(NULL) == 0", "non-zero");
       hzf_expect_no_fault(c, "free(NULL) or usable_size(NULL)");
     }
@@ -598,7 +671,7 @@ static void hzf__double_free(hzf_ctx_t *c) {
   if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before free")) return;
   void *p = c->m->b[i].p;
   hzf_note(c, "#%u ", c->m->b[i].id);
-  hz_free(p);
+  hzf_api->free(p);
   if (!hzf_expect_no_fault(c, "first free")) return;
   hzf_model_remove(c->m, (unsigned)i);
   hz_op_t op;
@@ -684,7 +757,7 @@ void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m) {
   while (m->n && !hzf_failed(c)) {
     unsigned i = m->n - 1;
     if (!hzf_model_verify(c, i, "at the end of the input")) break;
-    hz_free(m->b[i].p);
+    hzf_api->free(m->b[i].p);
     if (!hzf_expect_no_fault(c, "free at the end of the input")) break;
     hzf_model_remove(m, i);
   }

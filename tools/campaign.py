@@ -42,7 +42,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
+TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt", "shim"]
 SCHEDULES = ["explore", "coe", "lin", "quad", "exploit", "rare", "fast", "mmopt", "seek"]
 MAX_LEN = 2048  # the libFuzzer targets' -max_len (fuzz/run_fuzzer.sh)
 EXEC_TIMEOUT_MS = 5000  # generous: a loaded machine must not turn slow inputs into hangs

@@ -33,7 +33,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
+TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt", "shim"]
 INPUT_KINDS = ["seeds", "regressions", "unit"]
 COV_FLAGS = ["-fprofile-instr-generate", "-fcoverage-mapping"]
 CORE_SRCS = ["alloc", "check", "fault", "free", "large", "os", "pagemap", "pool", "remote",

@@ -5,7 +5,7 @@
     tools/soak --time 600 --arms tls_sll,mt_free,mt_tsan --jobs 2
     tools/soak --bin-dir DIR --tsan-bin-dir DIR ...    # prebuilt *_fuzzer_bin, no build
 
-The arms are the six targets as `bazel run //fuzz:<t>` fuzzes them (ASan + UBSan, baton
+The arms are the seven targets as `bazel run //fuzz:<t>` fuzzes them (ASan + UBSan, baton
 threads); `mt_free`, mt_fuzzer's ASan build with its threads running at once
 (HZF_MODE=free), where a block one thread frees while another still uses it is a
 use-after-free ASan sees; and `mt_tsan`, mt_fuzzer built with --config=tsan in the
@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import workspace  # noqa: E402
 from workspace import user_path  # noqa: E402
 
-TARGETS = ["tls_sll", "realloc", "ptag", "alloc", "reuse", "mt"]
+TARGETS = ["tls_sll", "realloc", "ptag", "alloc", "reuse", "mt", "shim"]
 ARMS = TARGETS + ["mt_free", "mt_tsan"]
 DEFAULT_OUT = "out/soak"
 EXECS = re.compile(rb"stat::number_of_executed_units:\s*(\d+)")

@@ -1,0 +1,78 @@
+/* The entry points the ops call: hz's own API, or the preload shim's malloc family.
+ *
+ * Every profile but one drives hz_malloc & co. directly. The shim profile (shim_fuzzer)
+ * drives the preload shim instead: core/preload.c, built into the binaries that link
+ * hzf_api_shim.c with every exported name prefixed, so that it does not interpose on the
+ * process's malloc, which the sanitizer owns. The same op language, model and oracle
+ * then reach what a preloaded program calls: the whole malloc family, valloc, pvalloc,
+ * reallocarray and cfree included, and the shim's two behaviours of its own:
+ *   - a pointer outside hz's arena goes to the next allocator (glibc) for free, realloc
+ *     and malloc_usable_size, so the foreign op passes it blocks of that allocator;
+ *   - when hz cannot allocate (fault injection refused it memory), the shim falls back
+ *     to the next allocator, so a result outside the arena is a success, which
+ *     hzf_fallback holds to the contract and gives back.
+ * The executor selects the table for each input's profile (hzf_api_select).
+ */
+#ifndef HZF_API_H
+#define HZF_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/api.h"
+#include "fuzz/hzf_exec.h"
+
+typedef struct {
+  const char *name; /* "hz" or "shim", for traces */
+  bool shim;
+  void *(*malloc)(size_t);
+  void *(*calloc)(size_t, size_t);
+  void *(*realloc)(void *, size_t);
+  void (*free)(void *);
+  void *(*aligned_alloc)(size_t, size_t);
+  void *(*memalign)(size_t, size_t);
+  int (*posix_memalign)(void **, size_t, size_t);
+  size_t (*usable_size)(void *);
+  /* The shim's own entry points; NULL in hz's table. */
+  void *(*valloc)(size_t);
+  void *(*pvalloc)(size_t);
+  void *(*reallocarray)(void *, size_t, size_t);
+  void (*cfree)(void *);
+  /* What hz routes foreign pointers to while this table is in force. */
+  const hz_foreign_ops_t *foreign;
+} hzf_api_t;
+
+/* The table in force for the running input. */
+extern const hzf_api_t *hzf_api;
+
+/* The shim's table when the binary links hzf_api_shim.c, else NULL (a weak default). */
+const hzf_api_t *hzf_shim_table(void);
+/* Can this binary run profile p? (The shim profile needs the shim linked in.) */
+bool hzf_api_available(const hzf_profile_t *p);
+/* Before an input of profile p: its table, and hz's foreign-pointer routing to match
+ * (the shim's for the shim, none for hz: a foreign pointer is then a misuse report).
+ * False when the binary cannot run p. */
+bool hzf_api_select(const hzf_profile_t *p);
+
+/* The next allocator's malloc and free (dlsym RTLD_NEXT from the executable: glibc's,
+ * under the sanitizers too), the one the shim routes foreign pointers to. NULL when the
+ * process has none. */
+void *hzf_next_malloc(size_t size);
+void hzf_next_free(void *p);
+size_t hzf_next_usable_size(void *p);
+
+/* A result outside hz's arena, from an allocation of `req` bytes aligned to `align`. For
+ * hz that is a finding ("foreign-result"). For the shim it is its fallback, allowed only
+ * when fault injection refused hz memory during the op or the request is one hz may
+ * refuse (`may_refuse`): the block must be aligned, hold `req` bytes (zero when
+ * `zeroed`), and be freed through the shim without a fault. Either way the block is gone
+ * afterwards; returns false when a check failed. */
+bool hzf_fallback(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed,
+                  bool may_refuse);
+
+/* The shim's realloc of model block i returned q outside the arena: it moved the block to
+ * the next allocator and freed it in hz. The first min(old, size) bytes must have come
+ * along; block i leaves the model and q is held to hzf_fallback. */
+bool hzf_fallback_realloc(hzf_ctx_t *c, unsigned i, void *q, size_t size, bool may_refuse);
+
+#endif /* HZF_API_H */
