@@ -3,12 +3,13 @@
 #include "fuzz/hzf_api.h"
 
 #include <dlfcn.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "core/api.h"
 #include "fuzz/hzf_oom.h"
+#include "fuzz/hzf_ops.h"
 
 static size_t hzf__hz_usable(void *p) { return hz_usable_size(p); }
 
@@ -49,26 +50,23 @@ typedef struct {
   size_t (*usable_size)(void *);
 } hzf__next_t;
 
+static hzf__next_t hzf__next_fns;
+static pthread_once_t hzf__next_once = PTHREAD_ONCE_INIT;
+
+static void hzf__resolve_next(void) {
+  hzf__next_fns.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+  hzf__next_fns.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+  hzf__next_fns.usable_size = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+}
+
 static const hzf__next_t *hzf__next(void) {
-  static hzf__next_t next;
-  static atomic_int state; /* 0 unresolved, 1 resolved */
-  if (!atomic_load_explicit(&state, memory_order_acquire)) {
-    /* Racing threads resolve the same three symbols: the stores agree. */
-    next.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    next.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    next.usable_size = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-    atomic_store_explicit(&state, 1, memory_order_release);
-  }
-  return &next;
+  pthread_once(&hzf__next_once, hzf__resolve_next);
+  return &hzf__next_fns;
 }
 
 void *hzf_next_malloc(size_t size) {
   const hzf__next_t *n = hzf__next();
   return n->malloc && n->free && n->usable_size ? n->malloc(size) : NULL;
-}
-
-void hzf_next_free(void *p) {
-  if (hzf__next()->free) hzf__next()->free(p);
 }
 
 size_t hzf_next_usable_size(void *p) {
@@ -134,4 +132,43 @@ bool hzf_fallback_realloc(hzf_ctx_t *c, unsigned i, void *q, size_t size, bool m
   hzf_model_remove(c->m, i);
   hzf_note(c, "#%u moved out of hz ", b.id);
   return hzf_fallback(c, q, size, 16, false, may_refuse);
+}
+
+/* ---- foreign pointers, routed ------------------------------------------------------ */
+
+void hzf_foreign_routed(hzf_ctx_t *c, unsigned call) {
+  unsigned char *p = hzf_next_malloc(64);
+  if (!p) return;
+  memset(p, 0x5C, 64);
+  hzf_faults()->count = 0;
+  if (call == 1) {
+    size_t size = 1 + hzf_size_of(1, c->op->arg);
+    unsigned char *q = hzf_api->realloc(p, size);
+    if (!hzf_expect_no_fault(c, "realloc of a next-allocator block")) return;
+    if (!q) { /* the next allocator's failure, which leaves p alone */
+      hzf_api->free(p);
+      return;
+    }
+    for (size_t k = 0; k < 64 && k < size; k++)
+      if (q[k] != 0x5C) {
+        hzf_fail(c, "shim-routing", "realloc of a next-allocator block keeps its bytes",
+                 "byte %zu is 0x%02x after realloc to %zu B", k, q[k], size);
+        break;
+      }
+    if (hz_in_arena(q))
+      hzf_fail(c, "shim-routing", "the next allocator reallocs its own blocks",
+               "the block moved into hz's arena");
+    hzf_api->free(q);
+  } else if (call == 2) {
+    size_t u = hzf_api->usable_size(p), want = hzf_next_usable_size(p);
+    if (u != want || u < 64)
+      hzf_fail(c, "shim-routing", "malloc_usable_size of a next-allocator block is that "
+               "allocator's", "%zu, the next allocator says %zu", u, want);
+    hzf_api->free(p);
+  } else {
+    if (call == 3 && hzf_api->cfree) hzf_api->cfree(p);
+    else hzf_api->free(p);
+  }
+  hzf_expect_no_fault(c, "a call on a next-allocator block");
+  hzf_note(c, "routed to the next allocator");
 }

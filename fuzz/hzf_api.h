@@ -54,11 +54,10 @@ bool hzf_api_available(const hzf_profile_t *p);
  * False when the binary cannot run p. */
 bool hzf_api_select(const hzf_profile_t *p);
 
-/* The next allocator's malloc and free (dlsym RTLD_NEXT from the executable: glibc's,
- * under the sanitizers too), the one the shim routes foreign pointers to. NULL when the
- * process has none. */
+/* The next allocator's malloc and malloc_usable_size (dlsym RTLD_NEXT from the
+ * executable: glibc's, under the sanitizers too), the allocator the shim routes foreign
+ * pointers to: NULL and 0 when the process has none. Its blocks are freed through the shim. */
 void *hzf_next_malloc(size_t size);
-void hzf_next_free(void *p);
 size_t hzf_next_usable_size(void *p);
 
 /* A result outside hz's arena, from an allocation of `req` bytes aligned to `align`. For
@@ -69,6 +68,12 @@ size_t hzf_next_usable_size(void *p);
  * afterwards; returns false when a check failed. */
 bool hzf_fallback(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed,
                   bool may_refuse);
+
+/* The foreign op in the shim: a block of the next allocator passed to free (call 0),
+ * realloc (1), malloc_usable_size (2) or cfree (3) goes to that allocator (realloc keeping
+ * its bytes, usable size that allocator's answer), and hz reports nothing. Any other
+ * memory outside the arena is the next allocator's to judge, and glibc aborts on it. */
+void hzf_foreign_routed(hzf_ctx_t *c, unsigned call);
 
 /* The shim's realloc of model block i returned q outside the arena: it moved the block to
  * the next allocator and freed it in hz. The first min(old, size) bytes must have come

@@ -502,50 +502,10 @@ void hzf_op_reuse_free(hzf_ctx_t *c) {
 
 /* ---- misuse --------------------------------------------------------------------- */
 
-/* The shim's routing: a block of the next allocator passed to free, realloc or
- * malloc_usable_size goes to that allocator, and hz reports nothing. (Any other memory
- * outside the arena is the next allocator's to judge, and glibc aborts on it.) */
-static void hzf__foreign_routed(hzf_ctx_t *c, unsigned call) {
-  unsigned char *p = hzf_next_malloc(64);
-  if (!p) return;
-  memset(p, 0x5C, 64);
-  hzf_faults()->count = 0;
-  if (call == 1) {
-    size_t size = 1 + hzf_size_of(1, c->op->arg);
-    unsigned char *q = hzf_api->realloc(p, size);
-    if (!hzf_expect_no_fault(c, "realloc of a next-allocator block")) return;
-    if (!q) { /* the next allocator's failure, which leaves p alone */
-      hzf_api->free(p);
-      return;
-    }
-    for (size_t k = 0; k < 64 && k < size; k++)
-      if (q[k] != 0x5C) {
-        hzf_fail(c, "shim-routing", "realloc of a next-allocator block keeps its bytes",
-                 "byte %zu is 0x%02x after realloc to %zu B", k, q[k], size);
-        break;
-      }
-    if (hz_in_arena(q))
-      hzf_fail(c, "shim-routing", "the next allocator reallocs its own blocks",
-               "the block moved into hz's arena");
-    hzf_api->free(q);
-  } else if (call == 2) {
-    size_t u = hzf_api->usable_size(p), want = hzf_next_usable_size(p);
-    if (u != want || u < 64)
-      hzf_fail(c, "shim-routing", "malloc_usable_size of a next-allocator block is that "
-               "allocator's", "%zu, the next allocator says %zu", u, want);
-    hzf_api->free(p);
-  } else {
-    if (call == 3 && hzf_api->cfree) hzf_api->cfree(p);
-    else hzf_api->free(p);
-  }
-  hzf_expect_no_fault(c, "a call on a next-allocator block");
-  hzf_note(c, "routed to the next allocator");
-}
-
 static void hzf__foreign(hzf_ctx_t *c) {
   unsigned src = c->op->pick % 8, call = c->op->sel & 3;
   if (hzf_api->shim && src != 4 && src != 5) {
-    hzf__foreign_routed(c, call);
+    hzf_foreign_routed(c, call);
     return;
   }
   _Alignas(16) unsigned char stack[64];
