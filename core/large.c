@@ -92,10 +92,16 @@ bool hz_large_resize(void *p, size_t size) {
     if (extent + dirty > h->large_touched) h->large_touched = extent + dirty;
   } else if (!gentle_shrink && h->len > 1 && size <= extent / 2) {
     /* A multi-SuperSlab block would leave more than half of itself unused: give the
-     * SuperSlabs past the new size back, with what the program may have written there. */
+     * SuperSlabs past the new size back, with what the program may have written there.
+     * Poison what leaves the block first: once the tail is free, another thread may take
+     * it and unpoison its own block there, which a later poison of ours would cover. */
     size_t keep = (size_t)need << HZ_SUPERSLAB_SHIFT;
+    size_t rounded = (size + HZ_PAGE_SIZE - 1) & ~(HZ_PAGE_SIZE - 1);
+    size_t stays = rounded < keep ? rounded : keep;
+    if (stays < old) hz_poison((char *)p + stays, old - stays);
     hz_extent_shrink(head, need, h->large_touched > keep ? h->large_touched - keep : 0);
     if (h->large_touched > keep) h->large_touched = keep;
+    old = stays < old ? stays : old;
   }
   h->large_size = size;
   size_t now = hz_large_usable(p);
