@@ -12,9 +12,9 @@ use-after-free ASan sees; and `mt_tsan`, mt_fuzzer built with --config=tsan in t
 free-running mode, the one arm that can see a missing acquire or release. Each arm runs
 --time seconds with fuzz/run_fuzzer.sh's flags, from its own working corpus
 (out/soak/<arm>/corpus, seeded from corpus/<t>_fuzzer/ and kept from night to night);
---jobs arms run at once. The ASan binaries come from `bazel build //fuzz:all`, the TSan
-one from the output base tools/matrix uses for tsan (~/.cache/hzfuzz-matrix/tsan), so
-neither build evicts the other.
+--jobs arms run at once. The ASan binaries come from `bazel build //fuzz:<t>_fuzzer_bin`,
+the TSan one from the output base tools/matrix uses for tsan
+(~/.cache/hzfuzz-matrix/tsan), so neither build evicts the other.
 
 libFuzzer's final stats give each arm's execs. A finding (a nonzero exit, an
 HZFUZZ-FINDING line, a file in crashes/) is printed with its log and replay command, and
@@ -78,15 +78,16 @@ def core_version(root):
     return name + ("+dirty" if dirty else ""), head + ("+dirty" if dirty else "")
 
 
-def bazel_bin(root, base, config, target, log):
-    """Builds target (with --config=config in output base `base`, if given); its bazel-bin."""
+def bazel_bin(root, base, config, targets, log):
+    """Builds targets (with --config=config in output base `base`, if given); its bazel-bin."""
     pre = ["bazel"] + (["--output_base=" + base] if base else [])
     cfg = ["--config=" + config] if config else []
     with open(log, "w") as f:
-        rc = subprocess.run(pre + ["build", "--symlink_prefix=/"] + cfg + [target], cwd=root,
+        rc = subprocess.run(pre + ["build", "--symlink_prefix=/"] + cfg + targets, cwd=root,
                             stdout=f, stderr=subprocess.STDOUT).returncode
     if rc != 0:
-        die("bazel build %s%s failed (log: %s)" % (" ".join(cfg) + " " if cfg else "", target, log))
+        die("bazel build %s%s failed (log: %s)" % (" ".join(cfg) + " " if cfg else "",
+                                                    " ".join(targets), log))
     out = subprocess.run(pre + ["info"] + cfg + ["bazel-bin"], cwd=root, capture_output=True,
                          text=True).stdout.strip()
     if not out:
@@ -102,9 +103,11 @@ def binaries(a, root, arms, out):
         if a.bin_dir:
             d = user_path(a.bin_dir)
         else:
-            print("soak: bazel build //fuzz:all", file=sys.stderr)
-            d = os.path.join(bazel_bin(root, None, None, "//fuzz:all",
-                                       os.path.join(out, "build.log")), "fuzz")
+            # Only the libFuzzer binaries: //fuzz:all would build the AFL++ ones too.
+            want = sorted({"//fuzz:%s_fuzzer_bin" % target_of(arm) for arm in asan})
+            print("soak: bazel build " + " ".join(want), file=sys.stderr)
+            d = os.path.join(bazel_bin(root, None, None, want, os.path.join(out, "build.log")),
+                             "fuzz")
         for arm in asan:
             bins[arm] = os.path.join(d, target_of(arm) + "_fuzzer_bin")
     if "mt_tsan" in arms:
@@ -114,7 +117,7 @@ def binaries(a, root, arms, out):
             base = os.path.join(os.path.expanduser("~"), ".cache", "hzfuzz-matrix", "tsan")
             print("soak: bazel build --config=tsan //fuzz:mt_fuzzer_bin (output base %s)" % base,
                   file=sys.stderr)
-            d = os.path.join(bazel_bin(root, base, "tsan", "//fuzz:mt_fuzzer_bin",
+            d = os.path.join(bazel_bin(root, base, "tsan", ["//fuzz:mt_fuzzer_bin"],
                                        os.path.join(out, "build-tsan.log")), "fuzz")
         bins["mt_tsan"] = os.path.join(d, "mt_fuzzer_bin")
     for arm, b in bins.items():
