@@ -36,15 +36,7 @@ KNOWN = TARGETS + ["shim"]
 
 
 def die(msg):
-    print("fuzz_ab: " + msg, file=sys.stderr)
-    sys.exit(2)
-
-
-def repo_root():
-    root = workspace.repo_root()
-    if not root:
-        die("not inside the hzfuzz repository (git rev-parse failed); give --base-bin/--new-bin")
-    return root
+    workspace.die("fuzz_ab", msg)
 
 
 def copy_bins(src, dst, targets):
@@ -57,26 +49,14 @@ def copy_bins(src, dst, targets):
     return dst
 
 
-def bazel_build(workdir, log):
-    with open(log, "w") as f:
-        rc = subprocess.run(["bazel", "build", "//fuzz:all"], cwd=workdir, stdout=f,
-                            stderr=subprocess.STDOUT).returncode
-    if rc != 0:
-        die("bazel build //fuzz:all failed in %s (log: %s)" % (workdir, log))
-    bin_dir = subprocess.run(["bazel", "info", "bazel-bin"], cwd=workdir, capture_output=True,
-                             text=True).stdout.strip()
-    if not bin_dir:
-        die("bazel info bazel-bin failed in " + workdir)
-    return bin_dir
-
-
 def build(rev, root, targets):
     """The binaries of `rev` ("tree": the working tree as it is), built once and kept."""
     out = os.path.join(root, "out", "fuzz_ab")
     os.makedirs(out, exist_ok=True)
     if rev == "tree":
         print("fuzz_ab: building the working tree", file=sys.stderr)
-        bin_dir = bazel_build(root, os.path.join(out, "tree.log"))
+        bin_dir = workspace.bazel_bin("fuzz_ab", root, ["//fuzz:all"],
+                                      os.path.join(out, "tree.log"))
         return copy_bins(bin_dir, os.path.join(out, "tree", "bin"), targets)
     sha = subprocess.run(["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"], cwd=root,
                          capture_output=True, text=True).stdout.strip()
@@ -93,7 +73,8 @@ def build(rev, root, targets):
         if rc != 0:
             die("git worktree add %s %s failed" % (work, sha))
     print("fuzz_ab: building %s in %s" % (sha[:12], work), file=sys.stderr)
-    return copy_bins(bazel_build(work, os.path.join(keep, "build.log")), bins, targets)
+    return copy_bins(workspace.bazel_bin("fuzz_ab", work, ["//fuzz:all"],
+                                        os.path.join(keep, "build.log")), bins, targets)
 
 
 def make_inputs(d, n, seed):
@@ -148,7 +129,8 @@ def main():
                 die("%s has no executable %s_fuzzer_bin" % (d, missing[0]))
             sides[name] = d
         else:
-            sides[name] = build(rev, repo_root(), targets)
+            root = workspace.require_root("fuzz_ab", "; give --base-bin/--new-bin")
+            sides[name] = build(rev, root, targets)
     inputs = os.path.join(os.environ.get("TEST_TMPDIR") or "/tmp",
                           "fuzz_ab-inputs-%d-%d" % (a.seed, a.inputs))
     if not os.path.isdir(inputs) or len(os.listdir(inputs)) != a.inputs:

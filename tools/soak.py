@@ -50,15 +50,7 @@ REPLAY = re.compile(rb"^replay: .*$", re.M)
 
 
 def die(msg):
-    print("soak: " + msg, file=sys.stderr)
-    sys.exit(2)
-
-
-def repo_root():
-    root = workspace.repo_root()
-    if not root:
-        die("not inside the hzfuzz repository (git rev-parse failed)")
-    return root
+    workspace.die("soak", msg)
 
 
 def core_version(root):
@@ -78,23 +70,6 @@ def core_version(root):
     return name + ("+dirty" if dirty else ""), head + ("+dirty" if dirty else "")
 
 
-def bazel_bin(root, base, config, targets, log):
-    """Builds targets (with --config=config in output base `base`, if given); its bazel-bin."""
-    pre = ["bazel"] + (["--output_base=" + base] if base else [])
-    cfg = ["--config=" + config] if config else []
-    with open(log, "w") as f:
-        rc = subprocess.run(pre + ["build", "--symlink_prefix=/"] + cfg + targets, cwd=root,
-                            stdout=f, stderr=subprocess.STDOUT).returncode
-    if rc != 0:
-        die("bazel build %s%s failed (log: %s)" % (" ".join(cfg) + " " if cfg else "",
-                                                    " ".join(targets), log))
-    out = subprocess.run(pre + ["info"] + cfg + ["bazel-bin"], cwd=root, capture_output=True,
-                         text=True).stdout.strip()
-    if not out:
-        die("bazel info bazel-bin failed (output base %s)" % (base or "the default"))
-    return out
-
-
 def binaries(a, root, arms, out):
     """{arm: executable}, built unless --bin-dir / --tsan-bin-dir name prebuilt ones."""
     bins = {}
@@ -106,8 +81,8 @@ def binaries(a, root, arms, out):
             # Only the libFuzzer binaries: //fuzz:all would build the AFL++ ones too.
             want = sorted({"//fuzz:%s_fuzzer_bin" % target_of(arm) for arm in asan})
             print("soak: bazel build " + " ".join(want), file=sys.stderr)
-            d = os.path.join(bazel_bin(root, None, None, want, os.path.join(out, "build.log")),
-                             "fuzz")
+            d = os.path.join(workspace.bazel_bin("soak", root, want,
+                                                 os.path.join(out, "build.log")), "fuzz")
         for arm in asan:
             bins[arm] = os.path.join(d, target_of(arm) + "_fuzzer_bin")
     if "mt_tsan" in arms:
@@ -117,8 +92,9 @@ def binaries(a, root, arms, out):
             base = os.path.join(os.path.expanduser("~"), ".cache", "hzfuzz-matrix", "tsan")
             print("soak: bazel build --config=tsan //fuzz:mt_fuzzer_bin (output base %s)" % base,
                   file=sys.stderr)
-            d = os.path.join(bazel_bin(root, base, "tsan", ["//fuzz:mt_fuzzer_bin"],
-                                       os.path.join(out, "build-tsan.log")), "fuzz")
+            d = os.path.join(workspace.bazel_bin("soak", root, ["//fuzz:mt_fuzzer_bin"],
+                                                 os.path.join(out, "build-tsan.log"),
+                                                 output_base=base, config="tsan"), "fuzz")
         bins["mt_tsan"] = os.path.join(d, "mt_fuzzer_bin")
     for arm, b in bins.items():
         if not os.access(b, os.X_OK):
@@ -293,7 +269,7 @@ def main():
         die("--arms names an arm twice (each arm has one working corpus)")
     if a.time < 1 or a.jobs < 1:
         die("--time and --jobs must be at least 1")
-    root = repo_root()
+    root = workspace.require_root("soak")
     # The default lives in the repository; a folder the user names is taken as typed.
     out = os.path.join(root, a.out) if a.out == DEFAULT_OUT else user_path(a.out)
     os.makedirs(out, exist_ok=True)
