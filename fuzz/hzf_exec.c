@@ -215,15 +215,17 @@ void hzf_count_ops(hzf_ctx_t *c, unsigned n) {
   atomic_fetch_add_explicit(&c->ex->ops, n, memory_order_relaxed);
 }
 
-HZF_NO_COVERAGE static int64_t hzf__now_ms(void) { /* the watchdog calls it */
+/* Milliseconds on `clock`: CLOCK_MONOTONIC for progress, CLOCK_PROCESS_CPUTIME_ID for the
+ * CPU time the watchdog weighs it against. */
+HZF_NO_COVERAGE static int64_t hzf__ms(clockid_t clock) { /* the watchdog calls it */
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void hzf__progress(hzf_exec_t *ex, unsigned op) {
   atomic_store_explicit(&ex->cur_op, op, memory_order_relaxed);
-  atomic_store_explicit(&ex->last_ms, hzf__now_ms(), memory_order_relaxed);
+  atomic_store_explicit(&ex->last_ms, hzf__ms(CLOCK_MONOTONIC), memory_order_relaxed);
 }
 
 void hzf_heartbeat(hzf_ctx_t *c) { hzf__progress(c->ex, c->index); }
@@ -250,12 +252,6 @@ static void hzf__trace(hzf_ctx_t *c) {
 /* Not coverage-instrumented, like hzf__wait: how often it wakes depends on the clock, and
  * counters that vary with timing would make libFuzzer's feedback, and so a fixed-seed
  * run, differ from one run to the next. */
-HZF_NO_COVERAGE static uint64_t hzf__cpu_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* An op that makes no progress for the limit hangs when the process has spent half the
  * limit in CPU time since (a cycle in a free list), or when none of its threads runs or
  * waits to run (a deadlock, a lost wake-up). Otherwise it is waiting for a CPU on a loaded
@@ -264,15 +260,15 @@ HZF_NO_COVERAGE static void *hzf__watchdog(void *arg) {
   hzf_exec_t *ex = arg;
   pid_t me = gettid();
   int64_t seen = -1;
-  uint64_t cpu_then = 0;
+  int64_t cpu_then = 0;
   for (;;) {
     usleep(50 * 1000);
     if (!atomic_load(&ex->busy)) continue;
     int64_t last = atomic_load(&ex->last_ms);
-    if (last != seen) seen = last, cpu_then = hzf__cpu_ms();
-    int64_t idle = hzf__now_ms() - last, limit = (int64_t)atomic_load(&ex->hang_ms);
+    if (last != seen) seen = last, cpu_then = hzf__ms(CLOCK_PROCESS_CPUTIME_ID);
+    int64_t idle = hzf__ms(CLOCK_MONOTONIC) - last, limit = (int64_t)atomic_load(&ex->hang_ms);
     if (idle < limit) continue;
-    int64_t used = (int64_t)(hzf__cpu_ms() - cpu_then);
+    int64_t used = hzf__ms(CLOCK_PROCESS_CPUTIME_ID) - cpu_then;
     bool busy = hzf_proc_self_busy(me);
     if (used < limit / 2 && busy && idle < 5 * limit) continue;
     hzf_ctx_t c = hzf__ctx(ex, atomic_load(&ex->cur_op), 0, NULL);
