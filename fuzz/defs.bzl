@@ -16,6 +16,7 @@ the two binaries, for builds with no runner or replay test of their own (fuzz/bu
 """
 
 load("//config:defs.bzl", "CONFIGS")
+load("//core:defs.bzl", "HZ_PRELOAD_EXPORTS")
 
 HZF_COPTS = [
     "-std=c11",
@@ -106,6 +107,31 @@ def hzf_harness_library(name, core, copts = [], san = True, visibility = None, *
         linkopts = ["-lpthread", "-ldl"],
         deps = [core],
         visibility = visibility,
+        **kwargs
+    )
+
+def hzf_shim_library(name, core, harness, copts, **kwargs):
+    """`name`: the shim profile's entry points (fuzz/hzf_api_shim.c) over `harness`, and
+    `<name>_preload`: the preload shim (core/preload.c) over `core`, its exported names
+    prefixed (hzshim_malloc, ...) so it does not interpose on the process's malloc, which
+    the sanitizer runtime owns. Its next allocator is what RTLD_NEXT finds after the
+    executable, glibc's, as in a preloaded program."""
+    native.cc_library(
+        name = name + "_preload",
+        srcs = ["//core:preload.c"],
+        copts = HZF_COPTS + copts,
+        local_defines = ["%s=hzshim_%s" % (s, s) for s in HZ_PRELOAD_EXPORTS],
+        linkopts = ["-ldl"],
+        deps = [core],
+        alwayslink = True,
+        **kwargs
+    )
+    native.cc_library(
+        name = name,
+        srcs = ["//fuzz:hzf_api_shim.c"],
+        copts = HZF_COPTS + copts,
+        deps = [":" + name + "_preload", harness],
+        alwayslink = True,
         **kwargs
     )
 
@@ -250,13 +276,19 @@ def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", 
         local_defines = ['HZF_TARGET=\\"%s\\"' % profile],
         deps = [":" + name + "_harness"],
     )
+    # The shim target's entry points, over this variant's core and harness.
+    deps = []
+    if profile == "shim":
+        hzf_shim_library(name = name + "_shim", core = core, harness = ":" + name + "_harness",
+                         copts = copts + HZF_REPLAY_COPTS, testonly = True)
+        deps = [":" + name + "_shim"]
     seeds = "//corpus:" + target
     regressions = native.glob(["regressions/" + target + "-*"])
     native.cc_test(
         name = name,
         srcs = ["//fuzz:hzf_replay_main.c"],
         copts = HZF_COPTS + copts,
-        deps = [":" + name + "_entry"],
+        deps = [":" + name + "_entry"] + deps,
         linkopts = linkopts,
         args = modes + ["$(locations %s)" % seeds] + ["$(location %s)" % r for r in regressions],
         data = [seeds] + regressions,
