@@ -109,16 +109,15 @@ for t in $TARGETS; do
     -lpthread -ldl -lstdc++ -o "$OUT/$name$suffix"
   [ $binaries_only = 1 ] && continue
   cp "$root/fuzz/dicts/$name.dict" "$OUT/$name.dict"
-  # The flags run_fuzzer.sh gives libFuzzer (its comment says why).
-  printf '[libfuzzer]\nmax_len = 2048\nlen_control = 0\ntimeout = 60\ndict = %s.dict\n' \
-    "$name" >"$OUT/$name.options"
+  # The flags `bazel run //fuzz:<t>` gives libFuzzer (the file says why), and the dict.
+  { cat "$root/fuzz/libfuzzer.options"; echo "dict = $name.dict"; } >"$OUT/$name.options"
   rm -f "$OUT/${name}_seed_corpus.zip"
   (cd "$root/corpus/$name" && python3 -m zipfile -c "$OUT/${name}_seed_corpus.zip" *)
 done
 # The properties as fuzz targets: the input is a property's choice sequence.
 if [ -n "$PROPS" ]; then
   pobjs=()
-  for f in prop env api_laws heap_laws registry; do
+  for f in prop prop_shrink prop_cli env api_laws heap_laws registry; do
     "$CC" "${flags[@]}" "${user_flags[@]}" -c "$root/props/$f.c" -o "$obj/props_$f.o"
     pobjs+=("$obj/props_$f.o")
   done

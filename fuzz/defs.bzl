@@ -223,8 +223,9 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, deps = [], tags 
     native.sh_binary(
         name = name,
         srcs = ["//fuzz:run_fuzzer.sh"],
-        args = [name, "$(rootpath :%s_bin)" % name, "corpus/" + name] + dict_args,
-        data = [":" + name + "_bin", seeds] + ([dict] if dict else []),
+        args = [name, "$(rootpath :%s_bin)" % name, "corpus/" + name,
+                "$(rootpath //fuzz:libfuzzer.options)"] + dict_args,
+        data = [":" + name + "_bin", seeds, "//fuzz:libfuzzer.options"] + ([dict] if dict else []),
         tags = tags,
     )
 

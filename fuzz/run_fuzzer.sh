@@ -4,12 +4,12 @@
 # Copies corpus/<target>/ into out/fuzz/<target>/corpus/ in the workspace (new inputs
 # accumulate there across runs), writes findings to out/fuzz/<target>/crashes/, and runs
 # for -max_total_time=600 unless a budget (-max_total_time or -runs) is given.
-# Arguments from the BUILD file: target name, fuzzer binary, seed corpus folder, dictionary
-# (or "-"); then the user's libFuzzer flags.
+# Arguments from the BUILD file: target name, fuzzer binary, seed corpus folder, the
+# flags file (fuzz/libfuzzer.options), dictionary (or "-"); then the user's libFuzzer flags.
 set -euo pipefail
 
-target=$1 bin=$2 seeds=$3 dict=$4
-shift 4
+target=$1 bin=$2 seeds=$3 options=$4 dict=$5
+shift 5
 
 bin=$(cd "$(dirname "$bin")" 2>/dev/null && pwd)/$(basename "$bin")
 if [ ! -x "$bin" ]; then
@@ -19,6 +19,18 @@ fi
 if [ ! -d "$seeds" ] || [ -z "$(ls -A "$seeds" 2>/dev/null)" ]; then
   echo "hzfuzz: the seed corpus folder corpus/$target/ is missing or empty;" \
        "add at least one input (see docs/FUZZING.md)" >&2
+  exit 2
+fi
+
+# Every key = value line of the [libfuzzer] section, as -key=value.
+if [ ! -r "$options" ]; then
+  echo "hzfuzz: the libFuzzer flags file $options is missing" >&2
+  exit 2
+fi
+mapfile -t flags < <(awk '/^\[/ {in_lf = ($0 == "[libfuzzer]"); next}
+  in_lf && /^[a-z_0-9]+ *= *[^ ]/ {sub(/ *= */, "="); print "-" $0}' "$options")
+if [ ${#flags[@]} -eq 0 ]; then
+  echo "hzfuzz: $options has no [libfuzzer] flags" >&2
   exit 2
 fi
 
@@ -71,9 +83,7 @@ echo "                      and the command that replays it)"
 echo "hzfuzz: minimize   -> bazel run //tools:minimize -- --target $target $out/crashes/<file> <name>"
 export HZF_FINDINGS_DIR=$out/crashes
 cd "$out" # libFuzzer's -jobs logs (fuzz-N.log) land here, not in the runfiles tree
-# -len_control=0: programs of up to ~400 ops from the start, not inputs grown slowly from
-# a few bytes; allocator bugs need a history that short programs cannot build (on the
-# seeded-bug catalogue, docs/BUGS.md, it cut the median time-to-bug several-fold).
-# Flags given after -- come later on the command line and win.
-exec "$bin" -artifact_prefix="$out/crashes/" -max_len=2048 -len_control=0 -timeout=60 -print_final_stats=1 \
+# fuzz/libfuzzer.options says why each of its flags is there. Flags given after -- come
+# later on the command line and win.
+exec "$bin" -artifact_prefix="$out/crashes/" "${flags[@]}" -print_final_stats=1 \
   "${dict_flag[@]}" "${budget[@]}" "$@" "$out/corpus"

@@ -42,11 +42,15 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import workspace  # noqa: E402
+
 TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt", "shim"]
 SCHEDULES = ["explore", "coe", "lin", "quad", "exploit", "rare", "fast", "mmopt", "seek"]
-MAX_LEN = 2048  # the libFuzzer targets' -max_len (fuzz/run_fuzzer.sh)
+LIBFUZZER = workspace.libfuzzer_options(ROOT)  # the flags of `bazel run //fuzz:<t>`
+MAX_LEN = int(LIBFUZZER["max_len"])
 EXEC_TIMEOUT_MS = 5000  # generous: a loaded machine must not turn slow inputs into hangs
-REPLAY_TIMEOUT_S = 60  # the libFuzzer targets' -timeout
+REPLAY_TIMEOUT_S = int(LIBFUZZER["timeout"])
 SAN_ENV = {
     # AFL++ needs aborts, not exit codes, and no symbolization inside the fuzzing loop.
     "ASAN_OPTIONS": "abort_on_error=1:symbolize=0:detect_leaks=0:allocator_may_return_null=1",
@@ -630,8 +634,8 @@ def bench(args, bins, targets, corpora):
         shutil.copytree(seeds, corp)
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1")
         t0 = time.time()
-        r = subprocess.run([bins.libfuzzer(t), "-max_len=%d" % MAX_LEN, "-len_control=0",
-                            "-max_total_time=%d" % args.bench, "-print_final_stats=1",
+        r = subprocess.run([bins.libfuzzer(t)] + workspace.libfuzzer_flags(ROOT) +
+                           ["-max_total_time=%d" % args.bench, "-print_final_stats=1",
                             "-dict=" + os.path.join(ROOT, "fuzz", "dicts", t + "_fuzzer.dict"), corp],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            errors="replace", env=env, cwd=work)

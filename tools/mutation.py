@@ -44,6 +44,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workspace  # noqa: E402
+
 TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt", "shim"]
 # Lines never mutated: a seeded bug's switch is off in the clean build, an assertion only
 # restates what the suite checks, and a static assertion does not compile when broken.
@@ -361,10 +364,12 @@ def stages(args, ws):
         corpus = os.path.join(args.out, "corpus", t)
         shutil.rmtree(corpus, ignore_errors=True)
         os.makedirs(corpus)
-        yield "fuzz:" + t, ["bazel-bin/fuzz/%s_fuzzer_bin" % t, "-seed=%d" % args.seed,
-                            "-max_total_time=%d" % args.budget, "-max_len=2048",
-                            "-len_control=0", "-timeout=20", "-rss_limit_mb=4096",
-                            "-artifact_prefix=" + corpus + "/", corpus]
+        # The flags of `bazel run //fuzz:<t>`, but a shorter -timeout: a mutant that loops
+        # forever is common, and a budget of seconds has no minute to wait for it.
+        yield "fuzz:" + t, (["bazel-bin/fuzz/%s_fuzzer_bin" % t] + workspace.libfuzzer_flags(ws) +
+                            ["-seed=%d" % args.seed, "-max_total_time=%d" % args.budget,
+                             "-timeout=20", "-rss_limit_mb=4096",
+                             "-artifact_prefix=" + corpus + "/", corpus])
     yield "replay", ["bazel", "test", "--test_output=errors", "--build_tests_only", "//fuzz:all"]
     yield "unit", ["bazel", "test", "--test_output=errors", "//core/..."]
 

@@ -10,7 +10,7 @@ threads); `mt_free`, mt_fuzzer's ASan build with its threads running at once
 (HZF_MODE=free), where a block one thread frees while another still uses it is a
 use-after-free ASan sees; and `mt_tsan`, mt_fuzzer built with --config=tsan in the
 free-running mode, the one arm that can see a missing acquire or release. Each arm runs
---time seconds with fuzz/run_fuzzer.sh's flags, from its own working corpus
+--time seconds with `bazel run //fuzz:<t>`'s flags, from its own working corpus
 (out/soak/<arm>/corpus, seeded from corpus/<t>_fuzzer/ and kept from night to night);
 --jobs arms run at once. The ASan binaries come from `bazel build //fuzz:<t>_fuzzer_bin`,
 the TSan one from the output base tools/matrix uses for tsan
@@ -129,9 +129,9 @@ def start(arm, binary, root, out, seconds):
     for f in os.listdir(seeds):
         if not f.endswith(".txt") and not os.path.exists(os.path.join(corpus, f)):
             shutil.copy(os.path.join(seeds, f), corpus)
-    # The flags of fuzz/run_fuzzer.sh, which says why each is there.
-    cmd = [binary, "-artifact_prefix=" + crashes + "/", "-max_len=2048", "-len_control=0",
-           "-timeout=60", "-print_final_stats=1", "-max_total_time=%d" % seconds]
+    # The flags of `bazel run //fuzz:<t>` (fuzz/libfuzzer.options says why each is there).
+    cmd = ([binary, "-artifact_prefix=" + crashes + "/"] + workspace.libfuzzer_flags(root) +
+           ["-print_final_stats=1", "-max_total_time=%d" % seconds])
     dict_ = os.path.join(root, "fuzz", "dicts", t + "_fuzzer.dict")
     if os.path.isfile(dict_) and os.path.getsize(dict_) > 0:
         cmd.append("-dict=" + dict_)

@@ -5,8 +5,8 @@
 # find relative paths as `bazel run` users give them, and repro's trace survives a crash.
 set -uo pipefail
 
-decode=$1 repro=$2 fuzzer=$3 runner=$4 seeded_repro=$5 seeded_input=$6
-shift 6
+decode=$1 repro=$2 fuzzer=$3 runner=$4 options=$5 seeded_repro=$6 seeded_input=$7
+shift 7
 regression="" # an alloc_fuzzer regression (fuzz/regressions/, the rest of the arguments)
 for r in "$@"; do case $r in */alloc_fuzzer-*.ops) regression=$r; break ;; esac; done
 unset BUILD_WORKING_DIRECTORY # set only where a test emulates `bazel run`
@@ -66,13 +66,16 @@ expect_error 2 "does not draw op sll_splice" "$decode" --target mt_fuzzer --enco
 ws=$tmp/ws
 mkdir -p "$ws"
 export BUILD_WORKSPACE_DIRECTORY=$ws
-expect_error 2 "one dash" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - --max_total_time=5
-expect_error 2 "not a libFuzzer flag" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - -max_totl_time=5
-expect_error 2 "not a flag and not a corpus folder" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - nowhere
-expect_error 2 "missing or empty" "$runner" mt_fuzzer "$fuzzer" "$tmp/no-corpus" -
-"$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer - -runs=300 >"$tmp/fuzz.log" 2>&1 ||
+expect_error 2 "one dash" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer "$options" - --max_total_time=5
+expect_error 2 "not a libFuzzer flag" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer "$options" - -max_totl_time=5
+expect_error 2 "not a flag and not a corpus folder" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer "$options" - nowhere
+expect_error 2 "missing or empty" "$runner" mt_fuzzer "$fuzzer" "$tmp/no-corpus" "$options" -
+expect_error 2 "flags file $tmp/no.options is missing" "$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer "$tmp/no.options" -
+"$runner" mt_fuzzer "$fuzzer" corpus/mt_fuzzer "$options" - -runs=300 >"$tmp/fuzz.log" 2>&1 ||
   fail "run_fuzzer.sh -runs=300 failed: $(tail -5 "$tmp/fuzz.log")"
 grep -q "Done 300 runs" "$tmp/fuzz.log" || fail "run_fuzzer.sh did not report its runs"
+# The flags file's -max_len reached libFuzzer (without it, libFuzzer says it picked one).
+grep -q "max_len is not provided" "$tmp/fuzz.log" && fail "run_fuzzer.sh did not pass fuzz/libfuzzer.options"
 [ "$(ls "$ws/out/fuzz/mt_fuzzer/corpus" | wc -l)" -ge 6 ] || fail "the working corpus lacks the seeds"
 
 unset BUILD_WORKSPACE_DIRECTORY

@@ -4,6 +4,7 @@
 to BUILD_WORKING_DIRECTORY, and the repository is BUILD_WORKSPACE_DIRECTORY; run directly,
 both are the current directory and git's top level.
 """
+import configparser
 import os
 import subprocess
 import sys
@@ -56,3 +57,23 @@ def bazel_bin(tool, cwd, targets, log, output_base=None, config=None):
         die(tool, "bazel info bazel-bin failed in %s (output base %s)"
             % (cwd, output_base or "the default"))
     return out
+
+
+def libfuzzer_options(root):
+    """fuzz/libfuzzer.options's [libfuzzer] section of the checkout at `root`, as a dict of
+    strings: the flags every fuzz target runs with (the file says why each is there)."""
+    path = os.path.join(root, "fuzz", "libfuzzer.options")
+    cp = configparser.ConfigParser()
+    try:
+        with open(path) as f:
+            cp.read_file(f)
+    except (OSError, configparser.Error) as e:
+        die(os.path.basename(sys.argv[0]), "cannot read the libFuzzer flags %s: %s" % (path, e))
+    if not cp.has_section("libfuzzer") or not cp.items("libfuzzer"):
+        die(os.path.basename(sys.argv[0]), "%s has no [libfuzzer] flags" % path)
+    return dict(cp.items("libfuzzer"))
+
+
+def libfuzzer_flags(root):
+    """libfuzzer_options(root) as libFuzzer's command-line flags (-max_len=2048, ...)."""
+    return ["-%s=%s" % kv for kv in libfuzzer_options(root).items()]
