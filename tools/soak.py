@@ -17,8 +17,10 @@ the TSan one from the output base tools/matrix uses for tsan
 (~/.cache/hzfuzz-matrix/tsan), so neither build evicts the other.
 
 libFuzzer's final stats give each arm's execs. A finding (a nonzero exit, an
-HZFUZZ-FINDING line, a file in crashes/) is printed with its log and replay command, and
-the exit status is 1. out/soak/report.md gets the table; out/soak/ledger.jsonl gets one
+HZFUZZ-FINDING line, a crash, leak or timeout file in crashes/) is printed with its log and
+replay command, and the exit status is 1. An input libFuzzer only calls slow (slow-unit-*:
+over 10 s, where the harness's watchdog and -timeout judge a hang) is no finding; the
+report lists it to replay. out/soak/report.md gets the table; out/soak/ledger.jsonl gets one
 line per arm and run, keyed by a hash of the core's sources as committed (core/ without
 its tests), and the report totals the clean execs the ledger holds for the core as it is
 now: the figure behind "no finding in N execs". A run of prebuilt binaries, or with the
@@ -44,6 +46,8 @@ from workspace import user_path  # noqa: E402
 TARGETS = ["tls_sll", "realloc", "ptag", "alloc", "reuse", "mt", "shim"]
 ARMS = TARGETS + ["mt_free", "mt_tsan"]
 DEFAULT_OUT = "out/soak"
+# libFuzzer's note of an input over -report_slow_units seconds; the run goes on.
+SLOW_UNIT = "slow-unit-"
 EXECS = re.compile(rb"stat::number_of_executed_units:\s*(\d+)")
 FINDING = re.compile(rb"^HZFUZZ-FINDING:.*$", re.M)
 REPLAY = re.compile(rb"^replay: .*$", re.M)
@@ -154,10 +158,12 @@ def finish(run):
     m = EXECS.findall(text)
     crashes = os.path.join(run["dir"], "crashes")
     new = sorted(set(os.listdir(crashes)) - run["before"])
+    slow = [f for f in new if f.startswith(SLOW_UNIT)]
     rc = run["proc"].returncode
-    found = rc != 0 or bool(FINDING.search(text)) or bool(new)
+    found = rc != 0 or bool(FINDING.search(text)) or len(new) > len(slow)
     return {"arm": run["arm"], "dir": run["dir"], "seconds": round(wall),
             "execs": int(m[-1]) if m else 0, "rc": rc, "finding": found, "new_files": new,
+            "slow": [os.path.join(crashes, f) for f in slow],
             "lines": [x.decode(errors="replace") for x in FINDING.findall(text)[:1] +
                       REPLAY.findall(text)[:1]]}
 
@@ -207,7 +213,7 @@ def report(done, out, core, head):
         for r in done:
             f.write(json.dumps({"date": stamp, "core": core, "head": head, "arm": r["arm"],
                                 "seconds": r["seconds"], "execs": r["execs"],
-                                "finding": r["finding"]}) + "\n")
+                                "finding": r["finding"], "slow": len(r["slow"])}) + "\n")
     # A core with uncommitted changes has no name to count under, and prebuilt binaries
     # may be of any core.
     total = None
@@ -236,6 +242,14 @@ def report(done, out, core, head):
     lines.append("| **all** | | **%d** | | %d findings |" % (
         sum(r["execs"] for r in done), sum(r["finding"] for r in done)))
     lines.append("")
+    slow = [(r["arm"], f) for r in done for f in r["slow"]]
+    if slow:
+        lines.append("Slow inputs (libFuzzer's slow-unit notes, no finding; replay to see "
+                     "whether the input or the machine was slow):")
+        lines += ["- %s: `bazel run //tools:repro -- --target %s_fuzzer%s %s`"
+                  % (arm, target_of(arm), " --mode free" if arm != target_of(arm) else "", f)
+                  for arm, f in slow]
+        lines.append("")
     if total is None:
         why = "the binaries were prebuilt" if core == "prebuilt" else "the core has edits"
         lines.append("Not added to any core's total: %s." % why)

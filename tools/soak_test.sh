@@ -42,6 +42,26 @@ grep -q "HZFUZZ-FINDING: model check double-free-missed" "$tmp/err" ||
   fail "the finding line was not shown"
 grep -q "replay:    bazel run //tools:repro" "$tmp/err" || fail "the replay command was not shown"
 
+# An input libFuzzer only calls slow is listed, not counted as a finding.
+mkdir -p "$tmp/slow"
+cat >"$tmp/slow/alloc_fuzzer_bin" <<'FAKE'
+#!/usr/bin/env bash
+for a in "$@"; do case $a in -artifact_prefix=*) prefix=${a#-artifact_prefix=} ;; esac; done
+echo "Slowest unit: 11 s:" >&2
+echo x >"${prefix}slow-unit-1"
+echo "stat::number_of_executed_units: 23" >&2
+exit 0
+FAKE
+chmod +x "$tmp/slow/alloc_fuzzer_bin"
+"$soak" --bin-dir "$tmp/slow" --arms alloc --time 5 --out "$tmp/slowrun" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc = 0 ] || fail "a slow input exited $rc, not 0: $(cat "$tmp/err")"
+grep -q '^| alloc | [0-9]* | 23 | [0-9]* | clean |$' "$tmp/out" ||
+  fail "a slow input's arm is not clean: $(cat "$tmp/out")"
+grep -q "^- alloc: .*repro -- --target alloc_fuzzer .*slow-unit-1" "$tmp/out" ||
+  fail "the slow input is not listed: $(cat "$tmp/out")"
+grep -q '"slow": 1' "$tmp/slowrun/ledger.jsonl" || fail "the ledger does not count the slow input"
+
 # SIGTERM stops the arms and reports; nothing is left running.
 "$soak" --bin-dir "$bins" --arms tls_sll --time 120 --out "$tmp/stop" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
