@@ -225,7 +225,8 @@ def hzf_fuzz_target(name, core = HZF_DEFAULT_CORE, dict = None, deps = [], tags 
         srcs = ["//fuzz:run_fuzzer.sh"],
         args = [name, "$(rootpath :%s_bin)" % name, "corpus/" + name,
                 "$(rootpath //fuzz:libfuzzer.options)"] + dict_args,
-        data = [":" + name + "_bin", seeds, "//fuzz:libfuzzer.options"] + ([dict] if dict else []),
+        data = [":" + name + "_bin", seeds, "//fuzz:libfuzzer.options",
+                "//fuzz:libfuzzer_flags.awk"] + ([dict] if dict else []),
         tags = tags,
     )
 

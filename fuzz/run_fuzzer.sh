@@ -27,8 +27,7 @@ if [ ! -r "$options" ]; then
   echo "hzfuzz: the libFuzzer flags file $options is missing" >&2
   exit 2
 fi
-mapfile -t flags < <(awk '/^\[/ {in_lf = ($0 == "[libfuzzer]"); next}
-  in_lf && /^[a-z_0-9]+ *= *[^ ]/ {sub(/ *= */, "="); print "-" $0}' "$options")
+mapfile -t flags < <(awk -f "$(dirname "$options")/libfuzzer_flags.awk" "$options")
 if [ ${#flags[@]} -eq 0 ]; then
   echo "hzfuzz: $options has no [libfuzzer] flags" >&2
   exit 2

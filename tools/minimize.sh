@@ -8,11 +8,16 @@
 #   3. the input is written as a readable op list, fuzz/regressions/T-NAME.ops, with the
 #      finding line on top. The target's replay test runs it from then on, so add it with
 #      the fix: until then `bazel test //fuzz/...` fails on it, as it should.
-# Arguments from the BUILD file: decode, repro, then every fuzzer binary.
+# Arguments from the BUILD file: the libFuzzer flags file, decode, repro, then every
+# fuzzer binary.
 set -euo pipefail
 
-decode=$1 repro=$2
-shift 2
+options=$1 decode=$2 repro=$3
+shift 3
+# The targets' flags (max_len, timeout, ...), so the minimizer runs the input as the
+# fuzzer that found it did; -minimize_crash's own flags come after and win.
+mapfile -t lf_flags < <(awk -f "$(dirname "$options")/libfuzzer_flags.awk" "$options")
+[ ${#lf_flags[@]} -gt 0 ] || { echo "minimize: $options has no [libfuzzer] flags" >&2; exit 2; }
 bins=()
 while [ $# -gt 0 ] && [[ $1 == */*_fuzzer_bin ]]; do bins+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift; done
 decode=$(cd "$(dirname "$decode")" && pwd)/$(basename "$decode")
@@ -54,11 +59,15 @@ ws=${BUILD_WORKSPACE_DIRECTORY:-$(pwd)}
 out=$ws/fuzz/regressions/$target-$name.ops
 [ -e "$out" ] && usage "$out exists: choose another NAME"
 
-finding_of() { # the HZFUZZ-FINDING line of a replay of $1, or nothing (repro exits 86 then)
-  { "$repro" --quiet --target "$target" "$1" 2>/dev/null || true; } | grep '^HZFUZZ-FINDING:' | head -1 || true
+finding_of() { # how a replay of $1 fails: its HZFUZZ-FINDING line, else the sanitizer's
+  # report ("AddressSanitizer: use-after-poison", "runtime error: ..."); nothing if clean
+  local log
+  log=$("$repro" --quiet --target "$target" "$1" 2>&1 || true)
+  grep -m1 '^HZFUZZ-FINDING:' <<<"$log" ||
+    grep -m1 -oE '[A-Za-z]+Sanitizer: [a-z-]+|runtime error: [^0-9]*[^0-9 ]' <<<"$log" || true
 }
-check_of() { # the check a replay of $1 fails, or nothing
-  finding_of "$1" | sed -n 's/^HZFUZZ-FINDING: \([^ ]*\) .*/\1/p'
+check_of() { # the check a replay of $1 fails (a model check or the sanitizer's kind), or nothing
+  finding_of "$1" | sed 's/^HZFUZZ-FINDING: \([^ ]*\) .*/\1/'
 }
 want=$(check_of "$crash")
 if [ -z "$want" ]; then
@@ -69,7 +78,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "minimize: $target fails '$want' on $crash ($(wc -c <"$crash") bytes); minimizing ($runs)"
-(cd "$tmp" && "$bin" -minimize_crash=1 "$runs" -max_len=2048 -timeout=60 \
+(cd "$tmp" && "$bin" "${lf_flags[@]}" -minimize_crash=1 "$runs" \
    -exact_artifact_path="$tmp/min" "$crash" >"$tmp/log" 2>&1) || true
 kept=$crash
 if [ -s "$tmp/min" ] && [ "$(check_of "$tmp/min")" = "$want" ]; then

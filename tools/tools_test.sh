@@ -2,11 +2,13 @@
 # The fuzzing tools on the checked-in corpus: decode round trips, repro replays the same
 # trace every time (across threads too), bad input gets a clear message and exit code 2,
 # run_fuzzer.sh fuzzes a few runs and refuses flags libFuzzer would ignore, the tools
-# find relative paths as `bazel run` users give them, and repro's trace survives a crash.
+# find relative paths as `bazel run` users give them, repro's trace survives a crash, and
+# minimize turns a sanitizer crash into a named op list.
 set -uo pipefail
 
 decode=$1 repro=$2 fuzzer=$3 runner=$4 options=$5 seeded_repro=$6 seeded_input=$7
-shift 7
+seeded_fuzzer=$8 minimize=$9
+shift 9
 regression="" # an alloc_fuzzer regression (fuzz/regressions/, the rest of the arguments)
 for r in "$@"; do case $r in */alloc_fuzzer-*.ops) regression=$r; break ;; esac; done
 unset BUILD_WORKING_DIRECTORY # set only where a test emulates `bazel run`
@@ -123,6 +125,34 @@ rc=${PIPESTATUS[0]}
 grep -q "ERROR: AddressSanitizer" "$tmp/crash.err" || fail "no ASan report from $seeded_input"
 grep -q "^#0 .*malloc" "$tmp/crash.out" ||
   fail "repro's trace through a pipe lost op #0 at the crash: $(cat "$tmp/crash.out")"
+
+# 7. minimize: the same seeded crash, which fails as an ASan report and not as a model
+# check, shrinks to an op list that names that report and still fails with it; an input
+# that replays clean is refused, and nothing is written for it.
+mz=$tmp/mz
+mkdir -p "$mz/ws" "$mz/bin"
+ln -sf "$(abs "$seeded_fuzzer")" "$mz/bin/realloc_fuzzer_bin"
+"$decode" --target realloc_fuzzer --encode "$seeded_input" "$mz/crash.bin" || fail "encode $seeded_input"
+minimize_with() { # REPRO ARGS...: tools/minimize.sh as //tools:minimize runs it, on the seeded fuzzer
+  local args=("$(abs "$options")" "$(abs "$decode")" "$(abs "$1")" "$mz/bin/realloc_fuzzer_bin")
+  local script
+  script=$(abs "$minimize")
+  shift
+  (cd "$mz" && BUILD_WORKSPACE_DIRECTORY=$mz/ws bash "$script" "${args[@]}" "$@")
+}
+minimize_with "$seeded_repro" --target realloc crash.bin copy -runs=100 >"$tmp/mz.log" 2>&1 ||
+  fail "minimize of the REALLOC_COPY crash: $(cat "$tmp/mz.log")"
+kept=$mz/ws/fuzz/regressions/realloc_fuzzer-copy.ops
+grep -q '^# Failed as: AddressSanitizer: use-after-poison' "$kept" 2>/dev/null ||
+  fail "minimize: $kept does not name ASan's report: $(cat "$kept" "$tmp/mz.log" 2>&1)"
+grep -q '^t0 realloc ' "$kept" 2>/dev/null || fail "minimize: $kept lacks the realloc op"
+"$seeded_repro" --quiet --target realloc_fuzzer "$kept" >/dev/null 2>"$tmp/mz.err" &&
+  fail "minimize: $kept replays clean on the REALLOC_COPY core"
+grep -q "AddressSanitizer: use-after-poison" "$tmp/mz.err" || fail "minimize: $kept fails differently"
+minimize_with "$repro" --target realloc crash.bin clean >/dev/null 2>"$tmp/mz.err"
+[ $? = 1 ] && grep -q "replays without a finding" "$tmp/mz.err" ||
+  fail "minimize of an input the clean core passes: $(cat "$tmp/mz.err")"
+[ ! -e "$mz/ws/fuzz/regressions/realloc_fuzzer-clean.ops" ] || fail "minimize wrote an op list for a clean input"
 
 if [ $fails = 0 ]; then echo "tools_test: all passed ($n corpus files)"; fi
 [ $fails = 0 ]
