@@ -147,7 +147,7 @@ def start(arm, binary, root, out, seconds):
     p = subprocess.Popen(cmd, cwd=d, env=env, stdout=log, stderr=subprocess.STDOUT,
                          start_new_session=True)
     return {"arm": arm, "proc": p, "log": log, "dir": d, "t0": time.monotonic(),
-            "before": set(os.listdir(crashes))}
+            "before": set(os.listdir(crashes)), "binary": binary}
 
 
 def finish(run):
@@ -163,7 +163,7 @@ def finish(run):
     found = rc != 0 or bool(FINDING.search(text)) or len(new) > len(slow)
     return {"arm": run["arm"], "dir": run["dir"], "seconds": round(wall),
             "execs": int(m[-1]) if m else 0, "rc": rc, "finding": found, "new_files": new,
-            "slow": [os.path.join(crashes, f) for f in slow],
+            "slow": [os.path.join(crashes, f) for f in slow], "binary": run["binary"],
             "lines": [x.decode(errors="replace") for x in FINDING.findall(text)[:1] +
                       REPLAY.findall(text)[:1]]}
 
@@ -206,6 +206,16 @@ def run_all(arms, bins, root, out, seconds, jobs):
     return done
 
 
+def slow_replay(run, path):
+    """The command that replays one slow input as its arm ran it: the TSan arm through the
+    TSan binary it ran (repro is an ASan build), the others through repro's op trace."""
+    arm, t = run["arm"], target_of(run["arm"])
+    if arm.endswith("_tsan"):
+        return "HZF_MODE=free %s -runs=1 %s" % (run["binary"], path)
+    return "bazel run //tools:repro -- --target %s_fuzzer%s %s" % (
+        t, " --mode free" if arm != t else "", path)
+
+
 def report(done, out, core, head):
     ledger = os.path.join(out, "ledger.jsonl")
     stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
@@ -242,13 +252,11 @@ def report(done, out, core, head):
     lines.append("| **all** | | **%d** | | %d findings |" % (
         sum(r["execs"] for r in done), sum(r["finding"] for r in done)))
     lines.append("")
-    slow = [(r["arm"], f) for r in done for f in r["slow"]]
+    slow = [(r, f) for r in done for f in r["slow"]]
     if slow:
         lines.append("Slow inputs (libFuzzer's slow-unit notes, no finding; replay to see "
                      "whether the input or the machine was slow):")
-        lines += ["- %s: `bazel run //tools:repro -- --target %s_fuzzer%s %s`"
-                  % (arm, target_of(arm), " --mode free" if arm != target_of(arm) else "", f)
-                  for arm, f in slow]
+        lines += ["- %s: `%s`" % (r["arm"], slow_replay(r, f)) for r, f in slow]
         lines.append("")
     if total is None:
         why = "the binaries were prebuilt" if core == "prebuilt" else "the core has edits"

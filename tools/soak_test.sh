@@ -53,14 +53,20 @@ echo "stat::number_of_executed_units: 23" >&2
 exit 0
 FAKE
 chmod +x "$tmp/slow/alloc_fuzzer_bin"
-"$soak" --bin-dir "$tmp/slow" --arms alloc --time 5 --out "$tmp/slowrun" >"$tmp/out" 2>"$tmp/err"
+cp "$tmp/slow/alloc_fuzzer_bin" "$tmp/slow/mt_fuzzer_bin"
+"$soak" --bin-dir "$tmp/slow" --tsan-bin-dir "$tmp/slow" --arms alloc,mt_tsan --time 5 --jobs 2 \
+  --out "$tmp/slowrun" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc = 0 ] || fail "a slow input exited $rc, not 0: $(cat "$tmp/err")"
 grep -q '^| alloc | [0-9]* | 23 | [0-9]* | clean |$' "$tmp/out" ||
   fail "a slow input's arm is not clean: $(cat "$tmp/out")"
 grep -q "^- alloc: .*repro -- --target alloc_fuzzer .*slow-unit-1" "$tmp/out" ||
   fail "the slow input is not listed: $(cat "$tmp/out")"
-grep -q '"slow": 1' "$tmp/slowrun/ledger.jsonl" || fail "the ledger does not count the slow input"
+# The TSan arm's replays through the TSan binary it ran: repro is an ASan build.
+grep -q "^- mt_tsan: \`HZF_MODE=free $tmp/slowrun/bin-tsan/mt_fuzzer_bin -runs=1 .*mt_tsan/crashes/slow-unit-1\`" \
+  "$tmp/out" || fail "the TSan arm's slow input is not listed with its binary: $(cat "$tmp/out")"
+[ "$(grep -c '"slow": 1' "$tmp/slowrun/ledger.jsonl")" = 2 ] ||
+  fail "the ledger does not count the slow inputs: $(cat "$tmp/slowrun/ledger.jsonl")"
 
 # SIGTERM stops the arms and reports; nothing is left running.
 "$soak" --bin-dir "$bins" --arms tls_sll --time 120 --out "$tmp/stop" >"$tmp/out" 2>"$tmp/err" &
