@@ -120,6 +120,15 @@ def target_of(arm):
     return arm.split("_")[0] if arm.endswith(("_free", "_tsan")) else arm
 
 
+def seeds_of(root, arm):
+    """The arm's checked-in seed folder; a missing one ends the soak before any arm runs
+    (found later, it would leave the arms already running without their soak)."""
+    seeds = os.path.join(root, "corpus", target_of(arm) + "_fuzzer")
+    if not os.path.isdir(seeds) or not os.listdir(seeds):
+        die("the seed corpus %s is missing or empty" % seeds)
+    return seeds
+
+
 def start(arm, binary, root, out, seconds):
     """Starts one arm as `bazel run //fuzz:<t>` would, in its own process group."""
     t = target_of(arm)
@@ -127,9 +136,7 @@ def start(arm, binary, root, out, seconds):
     corpus, crashes = os.path.join(d, "corpus"), os.path.join(d, "crashes")
     os.makedirs(corpus, exist_ok=True)
     os.makedirs(crashes, exist_ok=True)
-    seeds = os.path.join(root, "corpus", t + "_fuzzer")
-    if not os.path.isdir(seeds) or not os.listdir(seeds):
-        die("the seed corpus %s is missing or empty" % seeds)
+    seeds = seeds_of(root, arm)
     for f in os.listdir(seeds):
         if not f.endswith(".txt") and not os.path.exists(os.path.join(corpus, f)):
             shutil.copy(os.path.join(seeds, f), corpus)
@@ -292,6 +299,8 @@ def main():
     if a.time < 1 or a.jobs < 1:
         die("--time and --jobs must be at least 1")
     root = workspace.require_root("soak")
+    for arm in arms:
+        seeds_of(root, arm)
     # The default lives in the repository; a folder the user names is taken as typed.
     out = os.path.join(root, a.out) if a.out == DEFAULT_OUT else user_path(a.out)
     os.makedirs(out, exist_ok=True)

@@ -93,9 +93,15 @@ expect_error() {
   grep -q -- "$pattern" "$tmp/e" || fail "soak $*: stderr lacks '$pattern': $(cat "$tmp/e")"
 }
 expect_error "unknown arm 'nope'" --bin-dir "$bins" --arms nope
-expect_error "has no executable realloc_fuzzer_bin" --bin-dir "$bins" --arms realloc
+expect_error "has no executable tls_sll_fuzzer_bin" --bin-dir "$tmp/slow" --arms tls_sll
 expect_error "--time and --jobs must be at least 1" --bin-dir "$bins" --arms tls_sll --time 0
 expect_error "names an arm twice" --bin-dir "$bins" --arms tls_sll,tls_sll
+# A missing seed folder (reuse's is not among this test's data) is found before any arm
+# starts, not when its turn comes with the other arms running.
+cp "$tmp/slow/alloc_fuzzer_bin" "$tmp/slow/reuse_fuzzer_bin"
+expect_error "the seed corpus .*corpus/reuse_fuzzer is missing or empty" --bin-dir "$tmp/slow" \
+  --arms alloc,reuse --jobs 1 --time 5 --out "$tmp/noseeds"
+[ ! -e "$tmp/noseeds/alloc" ] || fail "an arm started before the missing seed folder was found"
 
 [ $fails = 0 ] && echo "soak_test: passed"
 exit $((fails > 0))
