@@ -151,10 +151,11 @@ def start(arm, binary, root, out, seconds):
     if arm.endswith(("_free", "_tsan")):
         env["HZF_MODE"] = "free"
     log = open(os.path.join(d, "log"), "wb")
+    before = set(os.listdir(crashes))  # before the fuzzer starts: it may write at once
     p = subprocess.Popen(cmd, cwd=d, env=env, stdout=log, stderr=subprocess.STDOUT,
                          start_new_session=True)
     return {"arm": arm, "proc": p, "log": log, "dir": d, "t0": time.monotonic(),
-            "before": set(os.listdir(crashes)), "binary": binary}
+            "before": before, "binary": binary}
 
 
 def finish(run):
