@@ -134,6 +134,14 @@ bool hzf_fallback_realloc(hzf_ctx_t *c, unsigned i, void *q, size_t size, bool m
   return hzf_fallback(c, q, size, 16, false, may_refuse);
 }
 
+bool hzf_shim_null_ok(hzf_ctx_t *c, size_t req, size_t align, int err) {
+  if (!hzf_api->shim || !hzf_oom_hit(c) || req > HZF_NEXT_SURE || align > HZF_NEXT_SURE)
+    return true;
+  hzf_fail(c, "shim-fallback", "a request hz cannot serve goes to the next allocator",
+           "%zu bytes aligned %zu: NULL, errno %d, with hz refused memory", req, align, err);
+  return false;
+}
+
 /* ---- foreign pointers, routed ------------------------------------------------------ */
 
 void hzf_foreign_routed(hzf_ctx_t *c, unsigned call) {

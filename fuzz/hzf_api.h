@@ -69,6 +69,14 @@ size_t hzf_next_usable_size(void *p);
 bool hzf_fallback(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed,
                   bool may_refuse);
 
+/* A NULL from an allocation of `req` bytes aligned to `align`. For the shim, beyond C11:
+ * a request hz is refused goes to the next allocator, so with hz refused memory during the
+ * op, a NULL is the next allocator's failure as well, which for a request of at most
+ * HZF_NEXT_SURE bytes (aligned to at most as much) it is not ("shim-fallback"). True
+ * when the NULL may stand; for hz, always (its NULL is hzf_model's to judge). */
+#define HZF_NEXT_SURE ((size_t)64 << 20)
+bool hzf_shim_null_ok(hzf_ctx_t *c, size_t req, size_t align, int err);
+
 /* The foreign op in the shim: a block of the next allocator passed to free (call 0),
  * realloc (1), malloc_usable_size (2) or cfree (3) goes to that allocator (realloc keeping
  * its bytes, usable size that allocator's answer), and hz reports nothing. Any other

@@ -244,7 +244,7 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
   if (!p) {
     char what[80];
     snprintf(what, sizeof what, "%zu bytes aligned %zu", req, align);
-    hzf_expect_oom(c, err, what);
+    if (hzf_shim_null_ok(c, req, align, err)) hzf_expect_oom(c, err, what);
     return -1;
   }
   if (!hz_in_arena(p)) { /* the shim's fallback, or for hz a finding */
