@@ -73,6 +73,7 @@ HZF_DEFAULT_CORE = "//fuzz:hz_fuzz_core"
 
 HZF_HARNESS_SRCS = [
     "//fuzz:hzf_api.c",
+    "//fuzz:hzf_death.c",
     "//fuzz:hzf_decode.c",
     "//fuzz:hzf_exec.c",
     "//fuzz:hzf_input.c",
@@ -87,6 +88,7 @@ HZF_HARNESS_SRCS = [
 
 HZF_HARNESS_HDRS = [
     "//fuzz:hzf_api.h",
+    "//fuzz:hzf_death.h",
     "//fuzz:hzf_exec.h",
     "//fuzz:hzf_input.h",
     "//fuzz:hzf_oom.h",

@@ -20,7 +20,8 @@
 
 /* A sanitizer report, an abort (an hz internal assertion) or a fatal signal during an op
  * prints the same report as a failed check, with the check naming what it was:
- * hzf_target.c installs that, for this driver and the libFuzzer binary alike. */
+ * fuzz/hzf_death.h, which hzf_target.c installs for this driver and the libFuzzer binary
+ * alike. */
 
 static hzf_mode_t hzf__modes[3];
 static unsigned hzf__nmodes, hzf__inputs;

@@ -366,7 +366,14 @@ def replay(bins, t, path, mode):
     line = next((l for l in log.splitlines() if l.startswith("HZFUZZ-FINDING:")), "")
     s = re.search(r"ERROR: (AddressSanitizer|UndefinedBehaviorSanitizer|MemorySanitizer|"
                   r"ThreadSanitizer|LeakSanitizer): ([\w-]+)", log)
-    if s:
+    if m and m.group(1) in ("abort", "signal"):
+        # The report names the crash (fuzz/hzf_death.h): the signal, or for an abort the
+        # hz line before it (an internal assertion's site, a misuse's kind).
+        h = re.search(r"^hz: .*", log, re.M)
+        k = re.search(r"HZFUZZ-FINDING: signal op #\d+: (SIG[A-Z]+)", log)
+        sig = ("signal: " + k.group(1) if k else
+               "abort: " + re.sub(r"\(0x[0-9a-f]+\)", "", h.group(0)) if h else "abort")
+    elif s:
         sig = "%s: %s" % (s.group(1), s.group(2))
         line = line or s.group(0)
     elif "runtime error:" in log:

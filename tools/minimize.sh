@@ -4,7 +4,9 @@
 # Turns a finding into a named regression in one command:
 #   1. libFuzzer's minimizer (-minimize_crash=1) shrinks CRASH while the target still fails;
 #   2. repro replays the result and keeps it only if it fails with the same check as
-#      CRASH (a minimizer happily trades one failure for another), else keeps CRASH;
+#      CRASH, and for a crash the same kind (the sanitizer report's kind, the signal, the
+#      hz line before an abort): a minimizer happily trades one failure for another;
+#      else it keeps CRASH;
 #   3. the input is written as a readable op list, fuzz/regressions/T-NAME.ops, with the
 #      finding line on top. The target's replay test runs it from then on, so add it with
 #      the fix: until then `bazel test //fuzz/...` fails on it, as it should.
@@ -59,17 +61,25 @@ ws=${BUILD_WORKSPACE_DIRECTORY:-$(pwd)}
 out=$ws/fuzz/regressions/$target-$name.ops
 [ -e "$out" ] && usage "$out exists: choose another NAME"
 
-finding_of() { # how a replay of $1 fails: its HZFUZZ-FINDING line, else the sanitizer's
-  # report ("AddressSanitizer: use-after-poison", "runtime error: ..."); nothing if clean
-  local log
-  log=$("$repro" --quiet --target "$target" "$1" 2>&1 || true)
-  grep -m1 '^HZFUZZ-FINDING:' <<<"$log" ||
-    grep -m1 -oE '[A-Za-z]+Sanitizer: [a-z-]+|runtime error: [^0-9]*[^0-9 ]' <<<"$log" || true
+replay_log() { # everything a replay of $1 prints (a finding ends the log with its report)
+  "$repro" --quiet --target "$target" "$1" 2>&1 || true
 }
-check_of() { # the check a replay of $1 fails (a model check or the sanitizer's kind), or nothing
-  finding_of "$1" | sed 's/^HZFUZZ-FINDING: \([^ ]*\) .*/\1/'
+finding_of() { # LOG: its HZFUZZ-FINDING line (every kind of finding prints one), or nothing
+  grep -m1 '^HZFUZZ-FINDING:' <<<"$1" || true
 }
-want=$(check_of "$crash")
+check_of() { # LOG: what the minimizer must keep failing: the check, and for a crash its
+  # kind (the sanitizer and its report's kind, the signal, or the hz line before an abort)
+  local line
+  line=$(finding_of "$1")
+  case $line in
+    "HZFUZZ-FINDING: sanitizer "* | "HZFUZZ-FINDING: signal "*)
+      sed -E 's/^HZFUZZ-FINDING: ([a-z]+) op #[0-9]+: ([^(]*[^ (]).*/\1: \2/' <<<"$line" ;;
+    "HZFUZZ-FINDING: abort "*)
+      echo "abort: $(grep -m1 '^hz: ' <<<"$1" | sed -E 's/\(0x[0-9a-f]+\)//g')" ;;
+    ?*) sed -E 's/^HZFUZZ-FINDING: ([^ ]+) .*/\1/' <<<"$line" ;;
+  esac
+}
+want=$(check_of "$(replay_log "$crash")")
 if [ -z "$want" ]; then
   echo "minimize: $crash replays without a finding in the deterministic mode; nothing to keep" >&2
   echo "          (a free-running finding: bazel run //tools:repro -- --mode free --target $target $crash)" >&2
@@ -81,12 +91,12 @@ echo "minimize: $target fails '$want' on $crash ($(wc -c <"$crash") bytes); mini
 (cd "$tmp" && "$bin" "${lf_flags[@]}" -minimize_crash=1 "$runs" \
    -exact_artifact_path="$tmp/min" "$crash" >"$tmp/log" 2>&1) || true
 kept=$crash
-if [ -s "$tmp/min" ] && [ "$(check_of "$tmp/min")" = "$want" ]; then
+if [ -s "$tmp/min" ] && [ "$(check_of "$(replay_log "$tmp/min")")" = "$want" ]; then
   kept=$tmp/min
 else
   echo "minimize: the minimizer's result does not fail '$want'; keeping the original"
 fi
-line=$(finding_of "$kept")
+line=$(finding_of "$(replay_log "$kept")")
 mkdir -p "$(dirname "$out")"
 {
   echo "# Regression $target-$name, minimized from $(basename "$crash") on $(date -u +%Y-%m-%d)."

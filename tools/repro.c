@@ -7,14 +7,21 @@
  * unreadable file. A relative FILE is relative to the directory `bazel run` was run from.
  *
  * stdout is line-buffered, so the trace up to a crash (an ASan report, an hz internal
- * assertion's abort) is all out even when stdout is a file or a pipe.
+ * assertion's abort) is all out even when stdout is a file or a pipe. A crash prints the
+ * same report as a failed check, to stdout after the trace, with its HZFUZZ-FINDING line
+ * (fuzz/hzf_death.h), then the process dies of it as it would have.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/hzf_death.h"
 #include "fuzz/hzf_exec.h"
 #include "fuzz/hzf_input.h"
+
+static char hzf__replay[HZF_PATH_MAX + 100];
+
+static const char *hzf__replay_command(void) { return hzf__replay; }
 
 static int hzf__usage(const char *why) {
   if (why) fprintf(stderr, "repro: %s\n", why);
@@ -71,16 +78,18 @@ int main(int argc, char **argv) {
          prog->nthreads, p->name,
          opt.mode == HZF_MODE_FREE ? "free" : opt.mode == HZF_MODE_DIRECT ? "direct" : "baton");
   fflush(stdout);
+  snprintf(hzf__replay, sizeof hzf__replay, "bazel run //tools:repro -- --target %s_fuzzer%s %s",
+           p->name, opt.mode == HZF_MODE_FREE ? " --mode free" : opt.mode == HZF_MODE_DIRECT
+           ? " --mode direct" : "", path);
+  hzf_death_install(stdout, hzf__replay_command);
+  hzf_death_arm();
   hzf_result_t res;
   int failed = hzf_run(p, data, (size_t)n, &opt, &res);
   if (!failed) {
     printf("# no finding: %llu ops ran, every check passed\n", (unsigned long long)res.ops_run);
   } else {
-    char replay[600];
-    snprintf(replay, sizeof replay, "bazel run //tools:repro -- --target %s_fuzzer %s", p->name,
-             path);
-    fflush(stdout);
-    hzf_report(stdout, hzf_last_program(), &res, replay);
+    hzf_death_claim();
+    hzf_report(stdout, hzf_last_program(), &res, hzf__replay);
   }
   free(prog);
   free(data);

@@ -125,6 +125,12 @@ rc=${PIPESTATUS[0]}
 grep -q "ERROR: AddressSanitizer" "$tmp/crash.err" || fail "no ASan report from $seeded_input"
 grep -q "^#0 .*malloc" "$tmp/crash.out" ||
   fail "repro's trace through a pipe lost op #0 at the crash: $(cat "$tmp/crash.out")"
+# ... and the crash gets the report a failed check gets, after the trace: the finding line
+# naming the sanitizer's report, and the replay command.
+grep -q "^HZFUZZ-FINDING: sanitizer op #1: AddressSanitizer: use-after-poison" "$tmp/crash.out" ||
+  fail "repro printed no finding line for the ASan report: $(cat "$tmp/crash.out")"
+grep -q "bazel run //tools:repro -- --target realloc_fuzzer $seeded_input" "$tmp/crash.out" ||
+  fail "repro printed no replay command for the ASan report: $(cat "$tmp/crash.out")"
 
 # 7. minimize: the same seeded crash, which fails as an ASan report and not as a model
 # check, shrinks to an op list that names that report and still fails with it; an input
@@ -143,7 +149,7 @@ minimize_with() { # REPRO ARGS...: tools/minimize.sh as //tools:minimize runs it
 minimize_with "$seeded_repro" --target realloc crash.bin copy -runs=100 >"$tmp/mz.log" 2>&1 ||
   fail "minimize of the REALLOC_COPY crash: $(cat "$tmp/mz.log")"
 kept=$mz/ws/fuzz/regressions/realloc_fuzzer-copy.ops
-grep -q '^# Failed as: AddressSanitizer: use-after-poison' "$kept" 2>/dev/null ||
+grep -q '^# Failed as: HZFUZZ-FINDING: sanitizer op #[0-9]*: AddressSanitizer: use-after-poison' "$kept" 2>/dev/null ||
   fail "minimize: $kept does not name ASan's report: $(cat "$kept" "$tmp/mz.log" 2>&1)"
 grep -q '^t0 realloc ' "$kept" 2>/dev/null || fail "minimize: $kept lacks the realloc op"
 "$seeded_repro" --quiet --target realloc_fuzzer "$kept" >/dev/null 2>"$tmp/mz.err" &&

@@ -35,12 +35,13 @@ done
 echo "$n reproducers replayed"
 
 # A finding that ends the process prints the hzfuzz report, named for what it was, in
-# the replay driver and in the libFuzzer binary (which still writes its crash file):
+# the replay driver, in repro (after its trace, on stdout) and in the libFuzzer binary
+# (which still writes its crash file):
 # an hz internal assertion (USED_SKIPS_SLL with HZ_DEBUG=1) is "abort", an ASan report
 # (REALLOC_COPY) and ASan's SEGV (FOREIGN_CLAIMED) are "sanitizer".
 decode=$root/tools/decode
-death() { # death NAME BUILD TARGET CHECK PATTERN: both binaries of BUILD on NAME.ops
-  local name=$1 build=$2 target=$3 check=$4 pattern=$5 f=$root/fuzz/bugzoo/regressions/$1.ops
+death() { # death NAME BUILD TARGET CHECK PATTERN REPRO: BUILD's binaries and REPRO on NAME.ops
+  local name=$1 build=$2 target=$3 check=$4 pattern=$5 repro=$bin/$6 f=$root/fuzz/bugzoo/regressions/$1.ops
   local out=$TEST_TMPDIR/death-$build
   ("$bin/${build}_replay" "$f"; exit $?) >"$out.replay" 2>&1 # the shell's "Aborted" goes there too
   local rc=$?
@@ -48,6 +49,15 @@ death() { # death NAME BUILD TARGET CHECK PATTERN: both binaries of BUILD on NAM
      ! grep -q "^replay: " "$out.replay"; then
     echo "FAIL $name on ${build}_replay (exit $rc): no '$check' report matching '$pattern':"
     tail -15 "$out.replay"
+    fail=1
+    return
+  fi
+  ("$repro" --quiet --target "${target}_fuzzer" "$f"; exit $?) >"$out.repro" 2>"$out.repro-err"
+  rc=$?
+  if [ $rc = 0 ] || ! grep -q "^HZFUZZ-FINDING: $check op #[0-9]*: $pattern" "$out.repro" ||
+     ! grep -q "^replay: *bazel run //tools:repro -- --target ${target}_fuzzer $f" "$out.repro"; then
+    echo "FAIL $name on $(basename "$repro") (exit $rc): no '$check' report matching '$pattern' on stdout:"
+    tail -15 "$out.repro" "$out.repro-err"
     fail=1
     return
   fi
@@ -65,11 +75,11 @@ death() { # death NAME BUILD TARGET CHECK PATTERN: both binaries of BUILD on NAM
     fail=1
     return
   fi
-  echo "ok   $name: '$check' report in ${build}_replay and ${build}_fuzzer"
+  echo "ok   $name: '$check' report in ${build}_replay, $(basename "$repro") and ${build}_fuzzer"
 }
-death used_skips_sll-reuse used_skips_sll_assert_reuse reuse abort "abort() during op"
+death used_skips_sll-reuse used_skips_sll_assert_reuse reuse abort "abort() during op" used_skips_sll_assert_repro
 grep -q "hz: internal assertion failed" "$TEST_TMPDIR/death-used_skips_sll_assert_reuse.replay" ||
   { echo "FAIL used_skips_sll_assert_reuse_replay: no hz internal assertion"; fail=1; }
-death realloc_copy-realloc realloc_copy_realloc realloc sanitizer "AddressSanitizer: "
-death foreign_claimed-ptag foreign_claimed_ptag ptag sanitizer "AddressSanitizer: SEGV"
+death realloc_copy-realloc realloc_copy_realloc realloc sanitizer "AddressSanitizer: use-after-poison" realloc_copy_repro
+death foreign_claimed-ptag foreign_claimed_ptag ptag sanitizer "AddressSanitizer: SEGV" foreign_claimed_repro
 exit $fail

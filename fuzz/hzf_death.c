@@ -1,0 +1,157 @@
+/* Findings that end the process (fuzz/hzf_death.h): the sanitizer's death callback and
+ * the handlers of SIGABRT, SIGSEGV, SIGBUS, SIGFPE and SIGILL print the finding's report,
+ * then hand the death on to whoever had it before (libFuzzer: its crash file and stats;
+ * nobody: the default action, so the process still dies of what killed it).
+ *
+ * This runs in a dying process, in a signal handler or the sanitizer's death path: stdio
+ * is not async-signal-safe, but the alternative is a crash with no report at all, and
+ * the trace the report follows went through the same stream.
+ */
+#include "fuzz/hzf_death.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/api.h"
+#include "fuzz/hzf_exec.h"
+
+/* Weak: a build with no sanitizer (the AFL++ fast binary, the release replays) has no
+ * sanitizer runtime. */
+void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+void __sanitizer_report_error_summary(const char *summary);
+/* libFuzzer's death callback (it writes the crash file and the final stats), which ours
+ * replaces and then calls. Weak: the replay drivers and repro have no libFuzzer. */
+extern void hzf__libfuzzer_death(void) __asm__("_ZN6fuzzer6Fuzzer19StaticDeathCallbackEv")
+    __attribute__((weak));
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HZF_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HZF_SANITIZED 1
+#endif
+#endif
+#ifndef HZF_SANITIZED
+#define HZF_SANITIZED 0
+#endif
+
+static const int hzf__signals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+#define HZF__NSIG (sizeof hzf__signals / sizeof *hzf__signals)
+static struct sigaction hzf__prev[HZF__NSIG]; /* the handler each had before ours */
+static char hzf__summary[160];                 /* "AddressSanitizer: SEGV", from SUMMARY */
+static FILE *_Atomic hzf__out;
+static const char *(*_Atomic hzf__replay)(void);
+/* Set once this input's report is printed (or being printed): an abort() after it
+ * (libFuzzer's finding path, the watchdog's) prints no second one. */
+static atomic_int hzf__reported;
+
+void hzf_death_arm(void) { atomic_store(&hzf__reported, 0); }
+
+bool hzf_death_claim(void) { return atomic_exchange(&hzf__reported, 1) == 0; }
+
+/* Every sanitizer report ends with this line (the runtime's default prints it): keep its
+ * "<tool>: <kind>" for the report's "actual", then print it as the default does. */
+void __sanitizer_report_error_summary(const char *summary) {
+  const char *s = strncmp(summary, "SUMMARY: ", 9) == 0 ? summary + 9 : summary;
+  const char *colon = strstr(s, ": ");
+  size_t n = colon ? (size_t)(colon - s) + 2 + strcspn(colon + 2, " ") : strlen(s);
+  if (n >= sizeof hzf__summary) n = sizeof hzf__summary - 1;
+  memcpy(hzf__summary, s, n);
+  hzf__summary[n] = 0;
+  ssize_t w = write(2, summary, strlen(summary));
+  w = write(2, "\n", 1);
+  (void)w;
+}
+
+/* The report, once per input and only while an op runs (between inputs a crash is the
+ * engine's own trouble); then everything is flushed. */
+static void hzf__report(const char *check, const char *expected, const char *actual) {
+  int op = hzf_current_op();
+  FILE *out = atomic_load(&hzf__out);
+  if (op >= 0 && out && hzf_death_claim()) {
+    hzf_result_t r = {.failed = true, .op = (unsigned)op};
+    snprintf(r.check, sizeof r.check, "%s", check);
+    snprintf(r.expected, sizeof r.expected, "%s", expected);
+    snprintf(r.actual, sizeof r.actual, "%s", actual);
+    const char *(*replay)(void) = atomic_load(&hzf__replay);
+    hzf_report(out, hzf_last_program(), &r, replay ? replay() : "");
+    hz_seed_bug_print(); /* a seeded-bug build (tools/bugzoo) says how often it fired */
+  }
+  fflush(NULL);
+}
+
+static void hzf__on_sanitizer_death(void) {
+  char actual[300];
+  snprintf(actual, sizeof actual, "%s (the sanitizer report above), during op #%d",
+           hzf__summary[0] ? hzf__summary : "a sanitizer report", hzf_current_op());
+  hzf__report("sanitizer", "no sanitizer report", actual);
+  if (hzf__libfuzzer_death) hzf__libfuzzer_death();
+}
+
+static const char *hzf__signal_name(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "SIGSEGV (invalid memory access)";
+    case SIGBUS: return "SIGBUS (bus error)";
+    case SIGFPE: return "SIGFPE (arithmetic exception)";
+    case SIGILL: return "SIGILL (illegal instruction)";
+    default: return "a fatal signal";
+  }
+}
+
+static void hzf__on_signal(int sig, siginfo_t *si, void *uc) {
+  int saved_errno = errno;
+  char actual[300];
+  if (sig == SIGABRT) {
+    snprintf(actual, sizeof actual, "abort() during op #%d: an hz internal assertion or "
+             "misuse report (its \"hz: ...\" line is above), or another abort()",
+             hzf_current_op());
+    hzf__report("abort", "no abort()", actual);
+  } else {
+    snprintf(actual, sizeof actual, "%s during op #%d, address %p", hzf__signal_name(sig),
+             hzf_current_op(), si ? si->si_addr : NULL);
+    hzf__report("signal", "no fatal signal", actual);
+  }
+  unsigned k = 0;
+  while (hzf__signals[k] != sig) k++;
+  const struct sigaction *prev = &hzf__prev[k];
+  errno = saved_errno;
+  if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction) {
+    prev->sa_sigaction(sig, si, uc); /* libFuzzer: its crash file, then _Exit */
+    return;
+  }
+  if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler != SIG_DFL &&
+      prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+    return;
+  }
+  /* Nobody else handles it: die of it as we would have. A raised signal is delivered when
+   * the handler returns; a fault recurs at the same instruction. */
+  signal(sig, SIG_DFL);
+  if (si == NULL || si->si_code <= 0) raise(sig);
+}
+
+/* A SIGSEGV, SIGBUS or SIGFPE that a sanitizer handles (it had a handler before ours) is
+ * left to it: its report ends in the death callback, where ours prints after it. */
+void hzf_death_install(FILE *out, const char *(*replay)(void)) {
+  atomic_store(&hzf__out, out);
+  atomic_store(&hzf__replay, replay);
+  static atomic_bool done;
+  if (atomic_exchange(&done, true)) return;
+  if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(hzf__on_sanitizer_death);
+  for (unsigned k = 0; k < HZF__NSIG; k++) {
+    int sig = hzf__signals[k];
+    if (sigaction(sig, NULL, &hzf__prev[k]) != 0) continue;
+    bool handled = (hzf__prev[k].sa_flags & SA_SIGINFO) ? hzf__prev[k].sa_sigaction != NULL
+                   : hzf__prev[k].sa_handler != SIG_DFL && hzf__prev[k].sa_handler != SIG_IGN;
+    if (HZF_SANITIZED && sig != SIGABRT && sig != SIGILL && handled) continue;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = hzf__on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+  }
+}
