@@ -291,7 +291,9 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
     }
     case HZF_FILL: {
       static const char *const level[4] = {"empty", "bound-1", "at its bound", "one over"};
-      snprintf(buf, n, "class %u cache %s", o->pick % nc, level[sel & 3]);
+      char steady[48] = "";
+      if (sel & 4) snprintf(steady, sizeof steady, "steady loop of %u, then ", 1 + o->arg % HZ_SLL_MIN_COUNT);
+      snprintf(buf, n, "%sclass %u cache %s", steady, o->pick % nc, level[sel & 3]);
       break;
     }
     case HZF_EXIT:

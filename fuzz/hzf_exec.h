@@ -256,6 +256,8 @@ void hzf_race_begin(hzf_ctx_t *c);
 void hzf_race_end(hzf_ctx_t *c);
 /* Before each input: nothing armed. */
 void hzf_race_reset(void);
+/* A race is armed on the op running now (it may fire, or has fired, during it). */
+bool hzf_race_live(void);
 /* The racing free of a free op: when this thread's next remote push reaches its race
  * point, the block is freed there (NULL disarms). */
 void hzf_race_inline(void *block);

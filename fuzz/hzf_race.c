@@ -145,6 +145,8 @@ void hzf_race_end(hzf_ctx_t *c) {
   if (!hzf__race.fired && hzf_tracing(c)) hzf_note(c, " (the race did not fire)");
 }
 
+bool hzf_race_live(void) { return hzf__race.live; }
+
 void hzf_race_reset(void) {
   hzf__race.armed = hzf__race.live = false;
   hzf__race.ctx = NULL;

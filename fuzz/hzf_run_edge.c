@@ -278,12 +278,88 @@ static bool hzf__free_newest(hzf_ctx_t *c) {
   return true;
 }
 
+/* The thread cache's cost contract (docs/INVARIANTS.md, "Amortization"): a thread that
+ * allocates and frees the same w <= HZ_SLL_MIN_COUNT blocks of one class, round after
+ * round, is served from its own cache once warm. After HZF_STEADY_WARM rounds no round
+ * may refill, drain, collect, initialise or release a slab, take or release a
+ * SuperSlab, adopt or abandon: every counter of hz_stats_t but faults stays still. A
+ * bound that collapses, a refill that brings back too little, a drain that runs early or
+ * a cache that is bypassed keep every block correct and only make hz slow; nothing else
+ * in the suite sees them. Judged only when nothing else can move the counters: one
+ * thread in hz (not the free-running mode), no race armed, no commit refused. */
+#define HZF_STEADY_WARM 2u
+#define HZF_STEADY_ROUNDS 4u
+/* A loop of w blocks is steady when the bound stays at least 2w: the bound starts at
+ * HZ_SLL_MIN_COUNT or more, and the blocks of the largest class may grow to
+ * HZ_SLL_GROW_BYTES of them (config.h). A configuration that breaks this makes the
+ * contract's w smaller, not the check wrong. */
+_Static_assert(HZ_SLL_MAX_COUNT >= 2 * HZ_SLL_MIN_COUNT &&
+                   HZ_SLL_GROW_BYTES / HZ_MEDIUM_MAX >= 2 * HZ_SLL_MIN_COUNT,
+               "the steady loop's w <= HZ_SLL_MIN_COUNT needs room for 2w in every class");
+
+static uint64_t hzf__stat(const hz_stats_t *s, unsigned k) {
+  const uint64_t v[] = {s->refills,      s->drains,           s->remote_collects, s->adoptions,
+                        s->abandons,     s->slab_inits,       s->slab_releases,
+                        s->superslabs_taken, s->superslabs_released, s->large_allocs,
+                        s->large_frees,  s->extents_decommitted};
+  return k < sizeof v / sizeof *v ? v[k] : 0;
+}
+
+static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
+  static const char *const names[] = {
+      "refills",     "drains",        "remote_collects",  "adoptions",
+      "abandons",    "slab_inits",    "slab_releases",    "superslabs_taken",
+      "superslabs_released", "large_allocs", "large_frees", "extents_decommitted"};
+  size_t size = hz_size_class_size(cls);
+  void *blk[HZ_SLL_MIN_COUNT];
+  hz_stats_t before, after;
+  for (unsigned r = 0; r < HZF_STEADY_WARM + HZF_STEADY_ROUNDS && !hzf_failed(c); r++) {
+    if (r == HZF_STEADY_WARM) hz_get_stats(&before);
+    unsigned got = 0;
+    for (; got < w; got++) {
+      errno = 0;
+      blk[got] = hzf_api->malloc(size);
+      if (!hzf_expect_no_fault(c, "steady malloc")) break;
+      if (!blk[got]) {
+        hzf_expect_oom(c, errno, "steady malloc");
+        break;
+      }
+      if (!hzf_model_disjoint(c, blk[got], size)) {
+        got++;
+        break;
+      }
+    }
+    for (unsigned k = got; k-- > 0;) { /* last in, first out: as a cache sees a loop */
+      hzf_api->free(blk[k]);
+      if (!hzf_expect_no_fault(c, "steady free")) return;
+    }
+    if (got < w) return;
+  }
+  if (hzf_failed(c) || hzf_oom_hit(c) || hzf_race_live()) return;
+  hz_get_stats(&after);
+  for (unsigned k = 0; k < sizeof names / sizeof *names; k++) {
+    uint64_t d = hzf__stat(&after, k) - hzf__stat(&before, k);
+    if (d) {
+      hzf_fail(c, "amortization", "a warm thread cache serves a steady loop alone",
+               "class %u (%zu B), %u blocks a round: %llu %s in %u rounds after %u to warm up",
+               cls, size, w, (unsigned long long)d, names[k], HZF_STEADY_ROUNDS, HZF_STEADY_WARM);
+      return;
+    }
+  }
+  hzf_note(c, "steady x%u: served from the cache; ", w);
+}
+
 void hzf_op_fill(hzf_ctx_t *c) {
   hz_tcache_t *tc = hz_thread_cache();
   if (!tc) return;
   unsigned cls = c->op->pick % HZ_NUM_CLASSES, level = c->op->sel & 3;
   hz_sll_t *l = &tc->sll[cls];
   c->check_now = true;
+  /* sel bit 2: first a steady loop of the class, judged for what it cost (above). */
+  if ((c->op->sel & 4) && !hzf_free_running(c)) {
+    hzf__steady(c, cls, 1 + c->op->arg % HZ_SLL_MIN_COUNT);
+    if (hzf_failed(c)) return;
+  }
   if (level == 0) {
     hz_tcache_drain(tc, cls, UINT32_MAX);
     hzf_expect_no_fault(c, "drain");
