@@ -566,12 +566,17 @@ static size_t hzf__spread(unsigned arg, size_t n) {
   return n <= 65536 ? arg % n : (size_t)(((uint64_t)arg * 0x9E3779B1u) % n);
 }
 
+/* A misalignment of 1..15 bytes. Half of them are a single bit (1, 2, 4 or 8): an
+ * alignment test whose mask lost one bit (`& 15` become `& 14`, `& 7`) then misses one
+ * offset in four of those, not one in fifteen. */
+static size_t hzf__misalign(unsigned x) { return (x & 1) ? 1u << ((x >> 1) & 3) : 1 + x % 15u; }
+
 /* An address inside live block b: interior (16-aligned) or misaligned. */
 static unsigned char *hzf__inside(const hzf_block_t *b, bool misaligned, unsigned arg,
                                   hz_fault_kind_t *kind) {
   size_t off, cap = b->cap < 16 ? 16 : b->cap; /* a large block of 0 bytes has a page */
   if (misaligned || cap < 32) {
-    off = 1 + arg % 15u + 16 * hzf__spread(arg >> 4, cap / 16);
+    off = hzf__misalign(arg) + 16 * hzf__spread(arg >> 4, cap / 16);
     *kind = HZ_FAULT_MISALIGNED;
   } else {
     off = 16 * (1 + hzf__spread(arg, cap / 16 - 1));
@@ -596,7 +601,7 @@ static void hzf__neighbour(hzf_ctx_t *c, unsigned i) {
     return; /* past the end of the slab */
   hz_op_t op;
   if (c->op->sel & 4) {
-    q += 1 + (c->op->arg >> 3) % 15u; /* still inside the slab: it ends 16-byte aligned */
+    q += hzf__misalign(c->op->arg >> 3); /* still inside the slab: it ends 16-byte aligned */
     hzf__bad_call(c, c->op->sel, q, &op);
     hzf_expect_fault(c, HZF_BIT(HZ_FAULT_MISALIGNED), op, "a misaligned address in a slot");
     return;
