@@ -151,6 +151,10 @@ static const struct {
     {"realloc-in-place", "realloc(p, usable_size(p)) returns p"},
     {"huge-request", "a request that overflows or exceeds PTRDIFF_MAX fails with ENOMEM"},
     {"fork-child", "after fork the child's heap works: blocks intact, allocation, free, check"},
+    {"amortization", "a warm thread cache serves a steady loop of one class alone: no hz "
+                     "counter but faults moves (docs/INVARIANTS.md, Amortization)"},
+    {"cache-bound", "a thread caches HZ_SLL_MIN_COUNT to max(HZ_SLL_MIN_COUNT, "
+                    "min(HZ_SLL_MAX_COUNT, HZ_SLL_GROW_BYTES / size)) blocks of a class"},
 };
 
 static void hzf__set_rule(hzf_result_t *r) {

@@ -14,6 +14,7 @@
 
 #include "core/hz.h"
 #include "core/api.h"
+#include "core/thread.h"
 #include "fuzz/hzf_api.h"
 #include "fuzz/hzf_exec.h"
 #include "fuzz/hzf_oom.h"
@@ -451,6 +452,37 @@ bool hzf_model_check_free_extents(hzf_ctx_t *c) {
   return true;
 }
 
+/* The thread caches' memory bound, the other half of their cost contract (docs/
+ * INVARIANTS.md, "Amortization"): however often a class ran dry, a thread parks at most
+ * max(HZ_SLL_MIN_COUNT, min(HZ_SLL_MAX_COUNT, HZ_SLL_GROW_BYTES / size)) blocks of it,
+ * which is what config.h promises, written here from its knobs rather than read from hz's
+ * own table of bounds. Every registered cache when the others are parked; in the
+ * free-running mode only this thread's, the one no other thread writes. */
+static bool hzf__cache_bounded(hzf_ctx_t *c, const hz_tcache_t *tc) {
+  for (unsigned cls = 0; cls < HZ_NUM_CLASSES; cls++) {
+    size_t size = hz_size_class_size(cls), room = HZ_SLL_GROW_BYTES / size;
+    if (room > HZ_SLL_MAX_COUNT) room = HZ_SLL_MAX_COUNT;
+    if (room < HZ_SLL_MIN_COUNT) room = HZ_SLL_MIN_COUNT;
+    const hz_sll_t *l = &tc->sll[cls];
+    if (l->max > room || l->max < HZ_SLL_MIN_COUNT || l->count > l->max) {
+      hzf_fail(c, "cache-bound", "HZ_SLL_MIN_COUNT <= bound <= HZ_SLL_GROW_BYTES worth, count <= bound",
+               "thread %u, class %u (%zu B): bound %u, count %u, room %zu", tc->tid, cls, size,
+               l->max, l->count, room);
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool hzf__caches_bounded(hzf_ctx_t *c) {
+  if (hzf_free_running(c)) return hz_tc.tid == HZ_TID_NONE || hzf__cache_bounded(c, &hz_tc);
+  for (uint32_t t = 0, n = hz_thread_id_bound(); t < n; t++) {
+    const hz_tcache_t *tc = hz_thread_lookup(t);
+    if (tc && !hzf__cache_bounded(c, tc)) return false;
+  }
+  return true;
+}
+
 /* hz_heap_check, its violation reported as a failure naming the invariant. */
 static bool hzf__heap_ok(hzf_ctx_t *c, hz_census_t *census) {
   hz_violation_t v;
@@ -520,7 +552,7 @@ static bool hzf__graves_poisoned(hzf_ctx_t *c, const hzf_block_t *const *all, un
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full) {
   if (!hzf_checking(c)) return true;
   hz_census_t census;
-  if (!hzf__heap_ok(c, &census)) return false;
+  if (!hzf__heap_ok(c, &census) || !hzf__caches_bounded(c)) return false;
   static const hzf_block_t *all[HZF_MAX_LIVE * (HZF_MAX_THREADS + 1)];
   uint64_t small = 0, large = 0;
   unsigned n = 0;
