@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -289,27 +290,32 @@ static bool hzf__free_newest(hzf_ctx_t *c) {
  * thread in hz (not the free-running mode), no race armed, no commit refused. */
 #define HZF_STEADY_WARM 2u
 #define HZF_STEADY_ROUNDS 4u
-/* A loop of w blocks is steady when the bound stays at least 2w: the bound starts at
- * HZ_SLL_MIN_COUNT or more, and the blocks of the largest class may grow to
- * HZ_SLL_GROW_BYTES of them (config.h). A configuration that breaks this makes the
- * contract's w smaller, not the check wrong. */
+/* A loop of w blocks is steady once the bound has room for 2w: it starts at
+ * HZ_SLL_MIN_COUNT or more and grows on refills to HZ_SLL_GROW_BYTES worth of blocks,
+ * which for the largest class is at least 2 x HZ_SLL_MIN_COUNT (config.h). A
+ * configuration that breaks this needs a smaller w, and this says so. */
 _Static_assert(HZ_SLL_MAX_COUNT >= 2 * HZ_SLL_MIN_COUNT &&
                    HZ_SLL_GROW_BYTES / HZ_MEDIUM_MAX >= 2 * HZ_SLL_MIN_COUNT,
                "the steady loop's w <= HZ_SLL_MIN_COUNT needs room for 2w in every class");
 
+/* Every counter of hz_stats_t but faults. */
+#define HZF__STAT(f) {#f, offsetof(hz_stats_t, f)}
+static const struct {
+  const char *name;
+  size_t off;
+} hzf__stats[] = {
+    HZF__STAT(refills),          HZF__STAT(drains),           HZF__STAT(remote_collects),
+    HZF__STAT(adoptions),        HZF__STAT(abandons),         HZF__STAT(slab_inits),
+    HZF__STAT(slab_releases),    HZF__STAT(superslabs_taken), HZF__STAT(superslabs_released),
+    HZF__STAT(large_allocs),     HZF__STAT(large_frees),      HZF__STAT(extents_decommitted),
+};
+#undef HZF__STAT
+
 static uint64_t hzf__stat(const hz_stats_t *s, unsigned k) {
-  const uint64_t v[] = {s->refills,      s->drains,           s->remote_collects, s->adoptions,
-                        s->abandons,     s->slab_inits,       s->slab_releases,
-                        s->superslabs_taken, s->superslabs_released, s->large_allocs,
-                        s->large_frees,  s->extents_decommitted};
-  return k < sizeof v / sizeof *v ? v[k] : 0;
+  return *(const uint64_t *)((const char *)s + hzf__stats[k].off);
 }
 
 static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
-  static const char *const names[] = {
-      "refills",     "drains",        "remote_collects",  "adoptions",
-      "abandons",    "slab_inits",    "slab_releases",    "superslabs_taken",
-      "superslabs_released", "large_allocs", "large_frees", "extents_decommitted"};
   size_t size = hz_size_class_size(cls);
   void *blk[HZ_SLL_MIN_COUNT];
   hz_stats_t before, after;
@@ -337,12 +343,12 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
   }
   if (hzf_failed(c) || hzf_oom_hit(c) || hzf_race_live()) return;
   hz_get_stats(&after);
-  for (unsigned k = 0; k < sizeof names / sizeof *names; k++) {
+  for (unsigned k = 0; k < sizeof hzf__stats / sizeof *hzf__stats; k++) {
     uint64_t d = hzf__stat(&after, k) - hzf__stat(&before, k);
     if (d) {
       hzf_fail(c, "amortization", "a warm thread cache serves a steady loop alone",
                "class %u (%zu B), %u blocks a round: %llu %s in %u rounds after %u to warm up",
-               cls, size, w, (unsigned long long)d, names[k], HZF_STEADY_ROUNDS, HZF_STEADY_WARM);
+               cls, size, w, (unsigned long long)d, hzf__stats[k].name, HZF_STEADY_ROUNDS, HZF_STEADY_WARM);
       return;
     }
   }
