@@ -52,7 +52,8 @@ typedef enum {
   HZF_OOM,         /* fault injection: refuse the n-th commit, every commit from the n-th,
                       or the n-th decommit; or disarm */
   HZF_FILL,        /* set a class's TLS SLL to empty, its bound - 1, its bound, or one over;
-                      sel bit 2 first runs a steady loop of the class and judges its cost */
+                      sel bit 2 first runs a steady loop of the class and judges its cost,
+                      bit 3 a sweep: a whole slab's worth allocated, checked and freed */
   HZF_FORK,        /* fork with every thread parked: the child checks, allocates and frees */
   HZF_RACE,        /* arm the next op: at a core race point another thread takes a step
                       (frees, publishes, flushes, exits, allocates) while it waits */

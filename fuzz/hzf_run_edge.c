@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -355,6 +356,66 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
   hzf_note(c, "steady x%u: served from the cache; ", w);
 }
 
+/* A sweep: a whole slab's worth of one class at once (HZ_SLAB_SIZE / size blocks, and a
+ * cache's bound more, so the thread's active slab is carved to its end), then freed in an
+ * order drawn from the input: last in first out, first in first out, or every other one
+ * first. The model tracks at most HZF_MAX_LIVE blocks a thread, a quarter of a slab of the
+ * smallest class, so without this the high block indices of small-class slabs, and a
+ * slab going from fully carved to empty, would never be reached. The blocks are held
+ * here, not in the model: each must classify as a slab block of the class starting where
+ * it is (the page tag and index arithmetic at every index), none may overlap another (each
+ * carries its index at both ends, verified before the frees) or a live block (the full
+ * check the fill op asks for verifies them afterwards). */
+static void hzf__sweep(hzf_ctx_t *c, unsigned cls, unsigned order) {
+  size_t size = hz_size_class_size(cls), n = HZ_SLAB_SIZE / size + HZ_SLL_MAX_COUNT, got = 0;
+  unsigned char **blk = malloc(n * sizeof *blk);
+  if (!blk) return;
+  for (; got < n && !hzf_failed(c); got++) {
+    errno = 0;
+    unsigned char *p = hzf_api->malloc(size);
+    if (!hzf_expect_no_fault(c, "sweep malloc")) break;
+    if (!p) {
+      hzf_expect_oom(c, errno, "sweep malloc");
+      break;
+    }
+    if (!hz_in_arena(p)) { /* the shim's fallback: judged, then the sweep ends */
+      hzf_fallback(c, p, size, 16, false, false);
+      break;
+    }
+    blk[got] = p;
+    hz_ptr_info_t info = hz_classify(p);
+    if (info.kind != HZ_PTR_SMALL || info.block != p || info.block_size != size ||
+        info.size_class != (int)cls) {
+      hzf_fail(c, "classify", "a slab block of its class, starting where it is",
+               "sweep block %zu of class %u (%zu B) at +0x%zx: %s, block +0x%zx, size %zu, "
+               "class %d", got, cls, size, (size_t)hzf_addr(p), hz_ptr_kind_name(info.kind),
+               (size_t)hzf_addr(info.block), info.block_size, info.size_class);
+      got++;
+      break;
+    }
+    memcpy(p, &got, sizeof got);
+    memcpy(p + size - sizeof got, &got, sizeof got);
+  }
+  for (size_t k = 0; k < got && !hzf_failed(c); k++) {
+    size_t head, tail;
+    memcpy(&head, blk[k], sizeof head);
+    memcpy(&tail, blk[k] + size - sizeof tail, sizeof tail);
+    if (head != k || tail != k)
+      hzf_fail(c, "overlap", "the blocks of a sweep are disjoint",
+               "sweep block %zu of class %u at +0x%zx holds the marks %zu and %zu", k, cls,
+               (size_t)hzf_addr(blk[k]), head, tail);
+  }
+  for (size_t k = 0; k < got; k++) {
+    size_t i = order == 0 ? got - 1 - k : order == 1 ? k
+             : k < (got + 1) / 2 ? 2 * k : 2 * (k - (got + 1) / 2) + 1;
+    hzf_api->free(blk[i]);
+    if (!hzf_expect_no_fault(c, "sweep free")) break;
+  }
+  free(blk);
+  hzf_note(c, "sweep of %zu, freed %s; ", got, order == 0 ? "last first" : order == 1
+           ? "first first" : "evens first");
+}
+
 void hzf_op_fill(hzf_ctx_t *c) {
   hz_tcache_t *tc = hz_thread_cache();
   if (!tc) return;
@@ -364,6 +425,11 @@ void hzf_op_fill(hzf_ctx_t *c) {
   /* sel bit 2: first a steady loop of the class, judged for what it cost (above). */
   if ((c->op->sel & 4) && !hzf_free_running(c)) {
     hzf__steady(c, cls, 1 + c->op->arg % HZ_SLL_MIN_COUNT);
+    if (hzf_failed(c)) return;
+  }
+  /* sel bit 3: a sweep of a whole slab's worth of the class (above). */
+  if (c->op->sel & 8) {
+    hzf__sweep(c, cls, (c->op->arg >> 3) % 3);
     if (hzf_failed(c)) return;
   }
   if (level == 0) {
