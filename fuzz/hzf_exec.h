@@ -103,6 +103,9 @@ void hzf_model_reset(hzf_model_t *m);
 void hzf_model_restart_ids(void);
 /* Records that hz handed out a block at p (every allocation result passes here). */
 void hzf_model_handed(const void *p);
+/* Records that hz may have handed out every slot of p's slab (a sweep carves whole
+ * slabs: their addresses would fill the set above). */
+void hzf_model_handed_slab(const void *p);
 /* Could hz have handed out a block starting at p during this input? Exact until the set
  * fills, then always true. A free of a slot never handed out is "not allocated", never a
  * "double free". */

@@ -110,37 +110,58 @@ size_t hzf_expected_usable(size_t size, size_t align, bool *large) {
 static _Atomic uint32_t hzf__next_id; /* free mode: threads add blocks at once */
 
 /* Every address hz handed out during the input, in an open-addressing set (threads add
- * at once in the free mode). Full, it answers "maybe" for everything. */
+ * at once in the free mode), and the slabs a sweep carved whole. Full, either answers
+ * "maybe" for everything. An address handed out again is counted once: a loop that
+ * reuses its blocks must not fill the set. */
 #define HZF_EVER_SLOTS (1u << 15)
+#define HZF_SWEPT_SLABS 64u
 static _Atomic uintptr_t hzf__ever[HZF_EVER_SLOTS];
 static _Atomic unsigned hzf__ever_n;
 static _Atomic bool hzf__ever_full;
+static _Atomic uintptr_t hzf__swept[HZF_SWEPT_SLABS];
+static _Atomic unsigned hzf__swept_n;
 
 void hzf_model_restart_ids(void) {
   atomic_store(&hzf__next_id, 0);
   if (atomic_load(&hzf__ever_n)) memset((void *)hzf__ever, 0, sizeof hzf__ever);
   atomic_store(&hzf__ever_n, 0);
   atomic_store(&hzf__ever_full, false);
+  atomic_store(&hzf__swept_n, 0);
 }
 
 static unsigned hzf__ever_slot(uintptr_t a) { return (unsigned)((a >> 4) * 0x9E3779B97F4A7C15ull >> 49); }
 
 HZF_NO_COVERAGE void hzf_model_handed(const void *p) {
   uintptr_t a = (uintptr_t)p;
-  if (!a) return;
-  if (atomic_fetch_add(&hzf__ever_n, 1) >= HZF_EVER_SLOTS / 2) {
-    atomic_store(&hzf__ever_full, true);
-    return;
-  }
+  if (!a || atomic_load(&hzf__ever_full)) return;
   for (unsigned i = hzf__ever_slot(a);; i = (i + 1) % HZF_EVER_SLOTS) {
     uintptr_t cur = 0;
-    if (atomic_compare_exchange_strong(&hzf__ever[i], &cur, a) || cur == a) return;
+    if (atomic_compare_exchange_strong(&hzf__ever[i], &cur, a)) {
+      /* Full at half the slots, so a probe always ends at an empty one. */
+      if (atomic_fetch_add(&hzf__ever_n, 1) + 1 >= HZF_EVER_SLOTS / 2)
+        atomic_store(&hzf__ever_full, true);
+      return;
+    }
+    if (cur == a) return;
   }
+}
+
+HZF_NO_COVERAGE void hzf_model_handed_slab(const void *p) {
+  uintptr_t s = (uintptr_t)p & ~(uintptr_t)(HZ_SLAB_SIZE - 1);
+  unsigned n = atomic_load(&hzf__swept_n);
+  for (unsigned i = 0; i < n && i < HZF_SWEPT_SLABS; i++)
+    if (atomic_load(&hzf__swept[i]) == s) return;
+  unsigned i = atomic_fetch_add(&hzf__swept_n, 1);
+  if (i < HZF_SWEPT_SLABS) atomic_store(&hzf__swept[i], s);
+  else atomic_store(&hzf__ever_full, true);
 }
 
 HZF_NO_COVERAGE bool hzf_model_maybe_handed(const void *p) {
   uintptr_t a = (uintptr_t)p;
   if (atomic_load(&hzf__ever_full)) return true;
+  uintptr_t s = a & ~(uintptr_t)(HZ_SLAB_SIZE - 1);
+  for (unsigned i = 0, n = atomic_load(&hzf__swept_n); i < n && i < HZF_SWEPT_SLABS; i++)
+    if (atomic_load(&hzf__swept[i]) == s) return true;
   for (unsigned i = hzf__ever_slot(a);; i = (i + 1) % HZF_EVER_SLOTS) {
     uintptr_t cur = atomic_load(&hzf__ever[i]);
     if (cur == a) return true;

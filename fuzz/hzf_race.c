@@ -182,6 +182,7 @@ static void hzf__step(void *arg) {
       hzf_expect_oom(&c, errno, "racing malloc");
       return;
     }
+    hzf_model_handed(p); /* a neighbour op may meet its slot again, free */
     if (!hzf_model_disjoint(&c, p, n)) return;
     memset(p, 0xC3, n);
     if (hz_usable_size(p) < n)

@@ -331,6 +331,7 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
         hzf_expect_oom(c, errno, "steady malloc");
         break;
       }
+      hzf_model_handed(blk[got]);
       if (!hzf_model_disjoint(c, blk[got], size)) {
         got++;
         break;
@@ -383,6 +384,8 @@ static void hzf__sweep(hzf_ctx_t *c, unsigned cls, unsigned order) {
       break;
     }
     blk[got] = p;
+    if (((uintptr_t)p ^ (uintptr_t)(got ? blk[got - 1] : NULL)) >= HZ_SLAB_SIZE)
+      hzf_model_handed_slab(p); /* once per run of blocks in one slab */
     hz_ptr_info_t info = hz_classify(p);
     if (info.kind != HZ_PTR_SMALL || info.block != p || info.block_size != size ||
         info.size_class != (int)cls) {
