@@ -357,18 +357,18 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
   hzf_note(c, "steady x%u: served from the cache; ", w);
 }
 
-/* A sweep: a whole slab's worth of one class at once (HZ_SLAB_SIZE / size blocks, and a
- * cache's bound more, so the thread's active slab is carved to its end), then freed in an
- * order drawn from the input: last in first out, first in first out, or every other one
- * first. The model tracks at most HZF_MAX_LIVE blocks a thread, a quarter of a slab of the
+/* A sweep: a whole slab's worth of one class at once (HZ_SLAB_SIZE / size blocks, and as
+ * many more as the thread's cache holds, so its active slab is carved to its end), then
+ * freed in an order drawn from the input: last in first out, first in first out, or every
+ * other one first. The model tracks at most HZF_MAX_LIVE blocks a thread, a quarter of a slab of the
  * smallest class, so without this the high block indices of small-class slabs, and a
  * slab going from fully carved to empty, would never be reached. The blocks are held
  * here, not in the model: each must classify as a slab block of the class starting where
  * it is (the page tag and index arithmetic at every index), none may overlap another (each
  * carries its index at both ends, verified before the frees) or a live block (the full
  * check the fill op asks for verifies them afterwards). */
-static void hzf__sweep(hzf_ctx_t *c, unsigned cls, unsigned order) {
-  size_t size = hz_size_class_size(cls), n = HZ_SLAB_SIZE / size + HZ_SLL_MAX_COUNT, got = 0;
+static void hzf__sweep(hzf_ctx_t *c, const hz_sll_t *l, unsigned cls, unsigned order) {
+  size_t size = hz_size_class_size(cls), n = HZ_SLAB_SIZE / size + l->count, got = 0;
   unsigned char **blk = malloc(n * sizeof *blk);
   if (!blk) return;
   for (; got < n && !hzf_failed(c); got++) {
@@ -432,7 +432,7 @@ void hzf_op_fill(hzf_ctx_t *c) {
   }
   /* sel bit 3: a sweep of a whole slab's worth of the class (above). */
   if (c->op->sel & 8) {
-    hzf__sweep(c, cls, (c->op->arg >> 3) % 3);
+    hzf__sweep(c, l, cls, (c->op->arg >> 3) % 3);
     if (hzf_failed(c)) return;
   }
   if (level == 0) {
