@@ -293,8 +293,10 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       static const char *const level[4] = {"empty", "bound-1", "at its bound", "one over"};
       static const char *const order[3] = {"last first", "first first", "evens first"};
       char steady[48] = "", sweep[48] = "";
-      if (sel & 4) snprintf(steady, sizeof steady, "steady loop of %u, then ", 1 + o->arg % HZ_SLL_MIN_COUNT);
-      if (sel & 8) snprintf(sweep, sizeof sweep, "a slab's sweep (%s), then ", order[(o->arg >> 3) % 3]);
+      if (sel & 4)
+        snprintf(steady, sizeof steady, "steady loop of %u, then ", 1 + o->arg % HZ_SLL_MIN_COUNT);
+      if (sel & 8)
+        snprintf(sweep, sizeof sweep, "a slab's sweep (%s), then ", order[(o->arg >> 3) % 3]);
       snprintf(buf, n, "%s%sclass %u cache %s", steady, sweep, o->pick % nc, level[sel & 3]);
       break;
     }

@@ -567,8 +567,8 @@ static size_t hzf__spread(unsigned arg, size_t n) {
 }
 
 /* A misalignment of 1..15 bytes. Half of them are a single bit (1, 2, 4 or 8): an
- * alignment test whose mask lost one bit (`& 15` become `& 14`, `& 7`) then misses one
- * offset in four of those, not one in fifteen. */
+ * alignment test whose mask lost one bit (`& 15` turned into `& 14` or `& 7`) then
+ * misses one offset in four of those, not one in fifteen. */
 static size_t hzf__misalign(unsigned x) { return (x & 1) ? 1u << ((x >> 1) & 3) : 1 + x % 15u; }
 
 /* An address inside live block b: interior (16-aligned) or misaligned. */
