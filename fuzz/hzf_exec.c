@@ -153,6 +153,7 @@ static const struct {
     {"fork-child", "after fork the child's heap works: blocks intact, allocation, free, check"},
     {"amortization", "a warm thread cache serves a steady loop of one class alone: no hz "
                      "counter but faults moves (docs/INVARIANTS.md, Amortization)"},
+    {"pool-count", "count == length for the pooled slabs' list and each abandoned list"},
     {"cache-bound", "a thread caches HZ_SLL_MIN_COUNT to max(HZ_SLL_MIN_COUNT, "
                     "min(HZ_SLL_MAX_COUNT, HZ_SLL_GROW_BYTES / size)) blocks of a class"},
 };

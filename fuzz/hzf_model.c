@@ -504,6 +504,27 @@ static bool hzf__caches_bounded(hzf_ctx_t *c) {
   return true;
 }
 
+/* The pool's lists keep their counts (docs/INVARIANTS.md, "Pool and abandoned lists"):
+ * count == length for the list of pooled slabs and for each class's abandoned list.
+ * hz_heap_check only bounds each walk by its count, so a count too high passed it. Not in
+ * the free-running mode, where other threads move slabs between the lists meanwhile. */
+static bool hzf__pool_counted(hzf_ctx_t *c) {
+  if (hzf_free_running(c)) return true;
+  for (unsigned k = 0; k <= HZ_NUM_CLASSES; k++) {
+    const hz_slab_list_t *l = k < HZ_NUM_CLASSES ? hz_pool_abandoned(k) : hz_pool_list();
+    uint32_t n = 0;
+    for (const hz_slab_t *s = l->head; s && n <= l->count; s = s->next) n++;
+    if (n != l->count) {
+      hzf_fail(c, "pool-count", "a slab list's count is its length",
+               "%s list%s: count %u, %s%u slabs", k < HZ_NUM_CLASSES ? "abandoned" : "pooled",
+               k < HZ_NUM_CLASSES ? " of a class" : "", l->count, n > l->count ? "more than " : "",
+               n > l->count ? l->count : n);
+      return false;
+    }
+  }
+  return true;
+}
+
 /* hz_heap_check, its violation reported as a failure naming the invariant. */
 static bool hzf__heap_ok(hzf_ctx_t *c, hz_census_t *census) {
   hz_violation_t v;
@@ -573,7 +594,8 @@ static bool hzf__graves_poisoned(hzf_ctx_t *c, const hzf_block_t *const *all, un
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full) {
   if (!hzf_checking(c)) return true;
   hz_census_t census;
-  if (!hzf__heap_ok(c, &census) || !hzf__caches_bounded(c)) return false;
+  if (!hzf__heap_ok(c, &census) || !hzf__caches_bounded(c) || !hzf__pool_counted(c))
+    return false;
   static const hzf_block_t *all[HZF_MAX_LIVE * (HZF_MAX_THREADS + 1)];
   uint64_t small = 0, large = 0;
   unsigned n = 0;
