@@ -488,7 +488,13 @@ static const char *hzf__fork_child(hzf_ctx_t *c, hzf_model_t *const *models, uns
     return snprintf(msg, n, "a correct call was reported: %s", hzf_faults()->message), msg;
   hz_thread_flush();
   hz_violation_t v;
-  if (hz_heap_check(&v, NULL)) return snprintf(msg, n, "heap check: %s: %s", v.invariant, v.message), msg;
+  hz_census_t census;
+  if (hz_heap_check(&v, &census)) return snprintf(msg, n, "heap check: %s: %s", v.invariant, v.message), msg;
+  /* Only the forking thread lives on in the child: every other thread's cache must have
+   * been abandoned and its id released, or its slabs stay owned by nobody forever. */
+  if (census.threads > 1)
+    return snprintf(msg, n, "%llu threads registered in the child, which has one",
+                    (unsigned long long)census.threads), msg;
   return NULL;
 }
 
