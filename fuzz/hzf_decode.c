@@ -140,6 +140,12 @@ int hzf_fork_is_real(unsigned sel) { return ((sel >> 2) & 15) == 0; }
 
 unsigned hzf_burst_of(unsigned sel) { return (sel & 4) ? 2u << ((sel >> 3) & 7) : 1u; }
 unsigned hzf_calloc_burst_of(unsigned pick) { return (pick & 0x80) ? 2u << ((pick >> 4) & 7) : 1u; }
+unsigned hzf_steady_width(unsigned arg) { return 1 + arg % HZ_SLL_MIN_COUNT; }
+unsigned hzf_sweep_order(unsigned arg) { return (arg >> 3) % 3; }
+const char *hzf_sweep_order_name(unsigned order) {
+  static const char *const names[3] = {"last first", "first first", "evens first"};
+  return names[order % 3];
+}
 
 void hzf_decode(const hzf_profile_t *p, const uint8_t *data, size_t size, hzf_program_t *out) {
   unsigned span = (unsigned)(p->max_threads - p->min_threads) + 1;
@@ -291,12 +297,12 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
     }
     case HZF_FILL: {
       static const char *const level[4] = {"empty", "bound-1", "at its bound", "one over"};
-      static const char *const order[3] = {"last first", "first first", "evens first"};
       char steady[48] = "", sweep[48] = "";
       if (sel & 4)
-        snprintf(steady, sizeof steady, "steady loop of %u, then ", 1 + o->arg % HZ_SLL_MIN_COUNT);
+        snprintf(steady, sizeof steady, "steady loop of %u, then ", hzf_steady_width(o->arg));
       if (sel & 8)
-        snprintf(sweep, sizeof sweep, "a slab's sweep (%s), then ", order[(o->arg >> 3) % 3]);
+        snprintf(sweep, sizeof sweep, "a slab's sweep (%s), then ",
+                 hzf_sweep_order_name(hzf_sweep_order(o->arg)));
       snprintf(buf, n, "%s%sclass %u cache %s", steady, sweep, o->pick % nc, level[sel & 3]);
       break;
     }

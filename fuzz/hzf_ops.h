@@ -145,5 +145,11 @@ const char *hzf_race_step_name(unsigned sel);
 unsigned hzf_burst_of(unsigned sel);
 /* Burst length of calloc, from its pick byte: 1, or 2..256 when bit 7 is set. */
 unsigned hzf_calloc_burst_of(unsigned pick);
+/* A fill op's steady loop (sel bit 2): its width, 1..HZ_SLL_MIN_COUNT blocks, from arg. */
+unsigned hzf_steady_width(unsigned arg);
+/* A fill op's sweep (sel bit 3): the order it frees in, from arg (0 last first, 1 first
+ * first, 2 evens first), and that order's name for traces. */
+unsigned hzf_sweep_order(unsigned arg);
+const char *hzf_sweep_order_name(unsigned order);
 
 #endif /* HZF_OPS_H */

@@ -316,6 +316,24 @@ static uint64_t hzf__stat(const hz_stats_t *s, unsigned k) {
   return *(const uint64_t *)((const char *)s + hzf__stats[k].off);
 }
 
+/* One block for a loop the model does not track (the steady loop, the sweep), or NULL
+ * once the call is judged: a fault, a failure (which must be an injected one), or the
+ * shim's fallback (held to its contract and freed). */
+static unsigned char *hzf__loop_malloc(hzf_ctx_t *c, size_t size, const char *what) {
+  errno = 0;
+  unsigned char *p = hzf_api->malloc(size);
+  if (!hzf_expect_no_fault(c, what)) return NULL;
+  if (!p) {
+    hzf_expect_oom(c, errno, what);
+    return NULL;
+  }
+  if (!hz_in_arena(p)) {
+    hzf_fallback(c, p, size, 16, false, false);
+    return NULL;
+  }
+  return p;
+}
+
 static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
   size_t size = hz_size_class_size(cls);
   void *blk[HZ_SLL_MIN_COUNT];
@@ -324,13 +342,7 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
     if (r == HZF_STEADY_WARM) hz_get_stats(&before);
     unsigned got = 0;
     for (; got < w; got++) {
-      errno = 0;
-      blk[got] = hzf_api->malloc(size);
-      if (!hzf_expect_no_fault(c, "steady malloc")) break;
-      if (!blk[got]) {
-        hzf_expect_oom(c, errno, "steady malloc");
-        break;
-      }
+      if (!(blk[got] = hzf__loop_malloc(c, size, "steady malloc"))) break;
       hzf_model_handed(blk[got]);
       if (!hzf_model_disjoint(c, blk[got], size)) {
         got++;
@@ -350,7 +362,8 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
     if (d) {
       hzf_fail(c, "amortization", "a warm thread cache serves a steady loop alone",
                "class %u (%zu B), %u blocks a round: %llu %s in %u rounds after %u to warm up",
-               cls, size, w, (unsigned long long)d, hzf__stats[k].name, HZF_STEADY_ROUNDS, HZF_STEADY_WARM);
+               cls, size, w, (unsigned long long)d, hzf__stats[k].name, HZF_STEADY_ROUNDS,
+               HZF_STEADY_WARM);
       return;
     }
   }
@@ -360,29 +373,20 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
 /* A sweep: a whole slab's worth of one class at once (HZ_SLAB_SIZE / size blocks, and as
  * many more as the thread's cache holds, so its active slab is carved to its end), then
  * freed in an order drawn from the input: last in first out, first in first out, or every
- * other one first. The model tracks at most HZF_MAX_LIVE blocks a thread, a quarter of a slab of the
- * smallest class, so without this the high block indices of small-class slabs, and a
- * slab going from fully carved to empty, would never be reached. The blocks are held
- * here, not in the model: each must classify as a slab block of the class starting where
- * it is (the page tag and index arithmetic at every index), none may overlap another (each
- * carries its index at both ends, verified before the frees) or a live block (the full
- * check the fill op asks for verifies them afterwards). */
+ * other one first. The model tracks at most HZF_MAX_LIVE blocks a thread, a quarter of a
+ * slab of the smallest class, so without this the high block indices of small-class
+ * slabs, and a slab going from fully carved to empty, would never be reached. The blocks
+ * are held here, not in the model: each must classify as a slab block of the class
+ * starting where it is (the page tag and index arithmetic at every index), none may
+ * overlap another (each carries its index at both ends, verified before the frees) or a
+ * live block (the full check the fill op asks for verifies them afterwards). */
 static void hzf__sweep(hzf_ctx_t *c, const hz_sll_t *l, unsigned cls, unsigned order) {
   size_t size = hz_size_class_size(cls), n = HZ_SLAB_SIZE / size + l->count, got = 0;
   unsigned char **blk = malloc(n * sizeof *blk);
   if (!blk) return;
   for (; got < n && !hzf_failed(c); got++) {
-    errno = 0;
-    unsigned char *p = hzf_api->malloc(size);
-    if (!hzf_expect_no_fault(c, "sweep malloc")) break;
-    if (!p) {
-      hzf_expect_oom(c, errno, "sweep malloc");
-      break;
-    }
-    if (!hz_in_arena(p)) { /* the shim's fallback: judged, then the sweep ends */
-      hzf_fallback(c, p, size, 16, false, false);
-      break;
-    }
+    unsigned char *p = hzf__loop_malloc(c, size, "sweep malloc");
+    if (!p) break;
     blk[got] = p;
     if (((uintptr_t)p ^ (uintptr_t)(got ? blk[got - 1] : NULL)) >= HZ_SLAB_SIZE)
       hzf_model_handed_slab(p); /* once per run of blocks in one slab */
@@ -415,8 +419,7 @@ static void hzf__sweep(hzf_ctx_t *c, const hz_sll_t *l, unsigned cls, unsigned o
     if (!hzf_expect_no_fault(c, "sweep free")) break;
   }
   free(blk);
-  hzf_note(c, "sweep of %zu, freed %s; ", got, order == 0 ? "last first" : order == 1
-           ? "first first" : "evens first");
+  hzf_note(c, "sweep of %zu, freed %s; ", got, hzf_sweep_order_name(order));
 }
 
 void hzf_op_fill(hzf_ctx_t *c) {
@@ -427,12 +430,12 @@ void hzf_op_fill(hzf_ctx_t *c) {
   c->check_now = true;
   /* sel bit 2: first a steady loop of the class, judged for what it cost (above). */
   if ((c->op->sel & 4) && !hzf_free_running(c)) {
-    hzf__steady(c, cls, 1 + c->op->arg % HZ_SLL_MIN_COUNT);
+    hzf__steady(c, cls, hzf_steady_width(c->op->arg));
     if (hzf_failed(c)) return;
   }
   /* sel bit 3: a sweep of a whole slab's worth of the class (above). */
   if (c->op->sel & 8) {
-    hzf__sweep(c, l, cls, (c->op->arg >> 3) % 3);
+    hzf__sweep(c, l, cls, hzf_sweep_order(c->op->arg));
     if (hzf_failed(c)) return;
   }
   if (level == 0) {

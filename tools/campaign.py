@@ -370,8 +370,8 @@ def replay(bins, t, path, mode):
         # The report names the crash (fuzz/hzf_death.h): the signal, or for an abort the
         # hz line before it (an internal assertion's site, a misuse's kind).
         h = re.search(r"^hz: .*", log, re.M)
-        k = re.search(r"HZFUZZ-FINDING: signal op #\d+: (SIG[A-Z]+)", log)
-        sig = ("signal: " + k.group(1) if k else
+        g = re.search(r"HZFUZZ-FINDING: signal op #\d+: (SIG[A-Z]+)", log)
+        sig = ("signal: " + g.group(1) if g else
                "abort: " + re.sub(r"\(0x[0-9a-f]+\)", "", h.group(0)) if h else "abort")
     elif s:
         sig = "%s: %s" % (s.group(1), s.group(2))
