@@ -18,7 +18,8 @@ Bazel server) and run through three stages, stopping at the first kill:
   2. fuzz:   each fuzz target for --budget seconds from an empty corpus, fixed seed;
      replay: the same replays through the HZ_DEBUG=3 core, and under TSan for the
              multithreaded targets (last of the fuzz suite: two more core builds);
-  3. unit:   bazel test //core/...
+  3. unit:   bazel test //core/... //tests/... (the core's unit tests; the preload
+             shim under real programs and at start-up)
 A mutant is killed (by which stage, after how long), survived, does not compile, or
 timed out. Results go to DIR/results.jsonl, one line per mutant, so an interrupted run
 resumes where it stopped; --report prints the per-file table and the two scores, fuzz
@@ -371,7 +372,7 @@ def stages(args, ws):
                              "-timeout=20", "-rss_limit_mb=4096",
                              "-artifact_prefix=" + corpus + "/", corpus])
     yield "replay", ["bazel", "test", "--test_output=errors", "--build_tests_only", "//fuzz:all"]
-    yield "unit", ["bazel", "test", "--test_output=errors", "//core/..."]
+    yield "unit", ["bazel", "test", "--test_output=errors", "//core/...", "//tests/..."]
 
 
 def clean_control(args, ws):
