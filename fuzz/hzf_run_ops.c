@@ -662,59 +662,92 @@ static void hzf__stale(hzf_ctx_t *c) {
                           HZF_BIT(HZ_FAULT_INTERIOR), op, "stale pointer");
 }
 
-static void hzf__classify(hzf_ctx_t *c) {
+/* hz_classify(p) held to what the model knows: a kind among `allowed` (a bit per
+ * hz_ptr_kind_t), the containing block and its size when given, and, for a pointer into
+ * live block i (i >= 0), the record's equations (hz_debug.h): a pointer into a small
+ * block carries its slab's class; one into a large block or outside hz has class -1 and
+ * no owner, and a foreign one no block either. Freed and unallocated addresses may be in
+ * a slab or not. */
+static bool hzf__classified(hzf_ctx_t *c, const void *p, unsigned allowed, const void *block,
+                            size_t size, int i, const char *what) {
   hzf_model_t *m = c->m;
-  unsigned what = c->op->sel & 7;
-  if (what >= 6) what -= 6;
-  int i = hzf_model_pick(m, c->op->pick);
-  const void *p = NULL, *block = NULL;
-  unsigned allowed = 0; /* a bit per hz_ptr_kind_t */
-  size_t size = 0;
-  _Alignas(16) unsigned char stack[32];
-  if (what <= 2 && i < 0) return;
-  if (what == 0) {
-    p = block = m->b[i].p;
-    size = m->b[i].cap;
-    allowed = 1u << (m->b[i].large ? HZ_PTR_LARGE : HZ_PTR_SMALL);
-  } else if (what <= 2) {
-    hz_fault_kind_t fk;
-    p = hzf__inside(&m->b[i], what == 2, c->op->arg, &fk);
-    block = m->b[i].p;
-    allowed = 1u << (fk == HZ_FAULT_INTERIOR ? HZ_PTR_INTERIOR : HZ_PTR_MISALIGNED);
-  } else if (what == 3) {
-    const void *srcs[3] = {stack, hzf__global, hzf__rodata};
-    p = srcs[c->op->pick % 3];
-    allowed = 1u << HZ_PTR_FOREIGN;
-  } else if (what == 4) {
-    if (!m->ngrave || hzf_free_running(c)) return;
-    p = (void *)m->grave[c->op->pick % m->ngrave];
-    if (hzf_model_live(m, p, 1)) return;
-    allowed = 1u << HZ_PTR_FREE | 1u << HZ_PTR_UNALLOCATED | 1u << HZ_PTR_INTERIOR;
-  } else {
-    p = (void *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
-    allowed = 1u << HZ_PTR_UNALLOCATED;
-  }
   hz_ptr_info_t info = hz_classify(p);
   hzf_expect_no_fault(c, "classify");
   bool ok = (allowed >> info.kind) & 1;
   if (ok && block && info.block != block) ok = false;
   if (ok && size && info.block_size != size) ok = false;
-  /* The record's equations (hz_debug.h): a pointer into a small block carries its slab's
-   * class; one into a large block or outside hz has class -1 and no owner, and a foreign
-   * one no block either. Freed and unallocated addresses may be in a slab or not. */
-  if (ok && what <= 2) {
+  if (ok && i >= 0) {
     int cls = m->b[i].large ? -1 : hz_size_to_class_checked(m->b[i].cap);
     if (info.size_class != cls || (m->b[i].large && info.owner)) ok = false;
   }
-  if (ok && what == 3 && (info.block || info.block_size || info.size_class != -1 || info.owner))
+  if (ok && info.kind == HZ_PTR_FOREIGN &&
+      (info.block || info.block_size || info.size_class != -1 || info.owner))
     ok = false;
-  if (!ok)
+  if (!ok) {
+    char want[96] = "";
+    for (unsigned k = 0; k <= HZ_PTR_UNALLOCATED; k++)
+      if ((allowed >> k) & 1)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", *want ? "|" : "",
+                 hz_ptr_kind_name((hz_ptr_kind_t)k));
     hzf_fail(c, "classify", "the pointer's kind, containing block and size",
-             "%s pointer +0x%zx: kind %s, block +0x%zx (want +0x%zx), size %zu (want %zu), "
-             "class %d, owner %u", what == 0 ? "live" : what <= 2 ? "inner" : "other",
-             (size_t)hzf_addr(p), hz_ptr_kind_name(info.kind), (size_t)hzf_addr(info.block),
+             "%s pointer +0x%zx: kind %s (want %s), block +0x%zx (want +0x%zx), size %zu "
+             "(want %zu), class %d, owner %u", what, (size_t)hzf_addr(p),
+             hz_ptr_kind_name(info.kind), want, (size_t)hzf_addr(info.block),
              (size_t)hzf_addr(block), info.block_size, size, info.size_class, info.owner);
-  hzf_note(c, "+0x%zx is %s", (size_t)hzf_addr(p), hz_ptr_kind_name(info.kind));
+  }
+  return ok;
+}
+
+/* Classification is a pure query, so the op asks about all 16 addresses of the 16-byte
+ * granule its pointer is in, not only the pointer: the aligned one gets the kind the
+ * pointer class allows there, the 15 others "misaligned" (or "foreign", outside hz). A
+ * test that reads the low bits wrong (a mask short of a bit, a residue taken for
+ * aligned) is then seen on every op of the class it breaks, whichever residue the
+ * argument drew: on large blocks and stale pointers, which few ops pick, as often as
+ * on small blocks. */
+static void hzf__classify(hzf_ctx_t *c) {
+  hzf_model_t *m = c->m;
+  unsigned what = c->op->sel & 7;
+  if (what >= 6) what -= 6;
+  int i = hzf_model_pick(m, c->op->pick);
+  if (what <= 2 && i < 0) return;
+  _Alignas(16) unsigned char stack[32];
+  const unsigned char *p, *g, *block = NULL;
+  unsigned aligned, misaligned = 1u << HZ_PTR_MISALIGNED; /* a bit per hz_ptr_kind_t */
+  size_t size = 0;
+  if (what <= 2) { /* a live block: its start, or an interior or misaligned address */
+    const hzf_block_t *b = &m->b[i];
+    hz_fault_kind_t fk;
+    p = what == 0 ? b->p : hzf__inside(b, what == 2, c->op->arg, &fk);
+    g = b->p + ((size_t)(p - b->p) & ~(size_t)15);
+    block = b->p;
+    if (g == b->p) {
+      aligned = 1u << (b->large ? HZ_PTR_LARGE : HZ_PTR_SMALL);
+      size = b->cap;
+    } else {
+      aligned = 1u << HZ_PTR_INTERIOR;
+    }
+  } else if (what == 3) { /* never hz's: every address of the granule is foreign */
+    const void *srcs[3] = {stack, hzf__global, hzf__rodata};
+    p = g = srcs[c->op->pick % 3];
+    aligned = misaligned = 1u << HZ_PTR_FOREIGN;
+    i = -1;
+  } else if (what == 4) { /* a block freed since, not reused by a live one */
+    if (!m->ngrave || hzf_free_running(c)) return;
+    p = g = (const unsigned char *)m->grave[c->op->pick % m->ngrave];
+    if (hzf_model_live(m, p, 16)) return;
+    aligned = 1u << HZ_PTR_FREE | 1u << HZ_PTR_UNALLOCATED | 1u << HZ_PTR_INTERIOR;
+    i = -1;
+  } else { /* the arena's last page, which nothing reaches */
+    p = g = (const unsigned char *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
+    aligned = 1u << HZ_PTR_UNALLOCATED;
+    i = -1;
+  }
+  const char *name = what == 0 ? "live" : what <= 2 ? "inner" : "other";
+  for (unsigned r = 0; r < 16; r++)
+    if (!hzf__classified(c, g + r, r ? misaligned : aligned, block, r ? 0 : size, i, name))
+      return;
+  hzf_note(c, "+0x%zx is %s", (size_t)hzf_addr(p), hz_ptr_kind_name(hz_classify(p).kind));
 }
 
 void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m) {
