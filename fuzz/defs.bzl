@@ -15,7 +15,7 @@ same target runs against seeded-bug builds of the core. hzf_fuzz_binaries declar
 the two binaries, for builds with no runner or replay test of their own (fuzz/bugzoo).
 """
 
-load("//config:defs.bzl", "CONFIGS")
+load("//config:defs.bzl", "CONFIGS", "CONFIG_COPTS")
 load("//core:defs.bzl", "HZ_PRELOAD_EXPORTS")
 
 HZF_COPTS = [
@@ -99,12 +99,14 @@ HZF_HARNESS_HDRS = [
 
 def hzf_harness_library(name, core, copts = [], san = True, visibility = None, **kwargs):
     """The op language, model and executor, compiled against one core variant
-    (`san = False`: no sanitizer, for the benchmark)."""
+    (`san = False`: not the fuzzing sanitizers, for the benchmark; the configuration's,
+    as its core has them: the harness compiles the core's inline functions, and a block
+    the core poisons under ASan must be unpoisoned by the same build of hz_block_out)."""
     native.cc_library(
         name = name,
         srcs = HZF_HARNESS_SRCS,
         hdrs = HZF_HARNESS_HDRS,
-        copts = HZF_COPTS + (HZF_SAN_COPTS if san else []) + copts,
+        copts = HZF_COPTS + (HZF_SAN_COPTS if san else CONFIG_COPTS) + copts,
         local_defines = ["_GNU_SOURCE"],
         linkopts = ["-lpthread", "-ldl"],
         deps = [core],
