@@ -84,8 +84,12 @@ void hz_pages_clear(void *p, size_t size, size_t keep) {
       size_t bytes = (j - i) << HZ_PAGE_SHIFT;
       if (resident && bytes <= keep) {
         keep -= bytes;
-        for (size_t k = 0; k < bytes; k += HZ_PAGE_SIZE)
+        for (size_t k = 0; k < bytes; k += HZ_PAGE_SIZE) {
+          /* Zero afterwards either way, so initialised for MSan now: the test may read
+           * it, and a page found zero is not written. */
+          hz_mark_initialized(run + k, HZ_PAGE_SIZE);
           if (!hz__page_is_zero(run + k)) memset(run + k, 0, HZ_PAGE_SIZE);
+        }
       } else {
         hz__decommit_or_clear(run, bytes);
       }

@@ -97,16 +97,18 @@ HZF_HARNESS_HDRS = [
     "//fuzz:hzf_proc.h",
 ]
 
-def hzf_harness_library(name, core, copts = [], san = True, visibility = None, **kwargs):
-    """The op language, model and executor, compiled against one core variant
-    (`san = False`: not the fuzzing sanitizers, for the benchmark; the configuration's,
-    as its core has them: the harness compiles the core's inline functions, and a block
-    the core poisons under ASan must be unpoisoned by the same build of hz_block_out)."""
+def hzf_harness_library(name, core, copts = [], san = "fuzz", visibility = None, **kwargs):
+    """The op language, model and executor, compiled against one core variant. `san`
+    picks the sanitizer: "fuzz", the fuzzing ones (HZF_SAN_COPTS); "config", the
+    configuration's, as a core that follows it has (the benchmark's harness: the harness
+    compiles the core's inline functions, and a block the core poisons under ASan must be
+    unpoisoned by the same build of hz_block_out); "none", when `copts` pins one."""
+    san_copts = {"fuzz": HZF_SAN_COPTS, "config": CONFIG_COPTS, "none": []}[san]
     native.cc_library(
         name = name,
         srcs = HZF_HARNESS_SRCS,
         hdrs = HZF_HARNESS_HDRS,
-        copts = HZF_COPTS + (HZF_SAN_COPTS if san else CONFIG_COPTS) + copts,
+        copts = HZF_COPTS + san_copts + copts,
         local_defines = ["_GNU_SOURCE"],
         linkopts = ["-lpthread", "-ldl"],
         deps = [core],
@@ -272,7 +274,7 @@ def hzf_replay_variant(name, target, core, san = None, modes = ["--mode=baton", 
     else:
         copts, linkopts = HZF_SAN_COPTS, HZF_DRIVER_LINKOPTS
     hzf_harness_library(name = name + "_harness", core = core, copts = copts + HZF_REPLAY_COPTS,
-                        san = False, testonly = True)
+                        san = "none", testonly = True)
     native.cc_library(
         name = name + "_entry",
         testonly = True,

@@ -46,10 +46,13 @@ __attribute__((disable_sanitizer_instrumentation)) const char *__tsan_default_su
   return "race:__start___sancov_cntrs\nrace:fuzzer::TracePC\n";
 }
 /* A data race is a finding like any other: stop at the first report (TSan's default is to
- * print and go on), so libFuzzer keeps the input. */
+ * print and go on), so libFuzzer keeps the input. Not a signal-unsafe call in a signal
+ * handler, though: libFuzzer's own SIGTERM/SIGINT handler allocates, and TSan's report of
+ * it, made while the worker threads run on, deadlocked the process, so a fuzzer stopped
+ * by a campaign or a soak never exited. hz itself runs in no signal handler. */
 const char *__tsan_default_options(void);
 __attribute__((disable_sanitizer_instrumentation)) const char *__tsan_default_options(void) {
-  return "halt_on_error=1";
+  return "halt_on_error=1:report_signal_unsafe=0";
 }
 #endif
 #endif

@@ -87,7 +87,7 @@ def bugzoo_harness(san = None, targets = ALL_TARGETS):
     )
     hzf_harness_library(name = "harness_" + n, core = ":core_headers_" + n,
                         copts = HZF_COVERAGE_COPTS + (HZF_PINNED_SAN[san][0] if san else []),
-                        san = not san, tags = default_only)
+                        san = "none" if san else "fuzz", tags = default_only)
     for t in targets:
         hzf_fuzz_entry("entry_%s_%s" % (n, t), t, ":harness_" + n, san = san, tags = default_only)
 
