@@ -62,8 +62,10 @@ mkdir -p "$OUT" || die "cannot create $OUT"
 CORE="alloc check fault free large os pagemap pool remote sizeclass slab tcache thread"
 HARNESS="hzf_api hzf_death hzf_decode hzf_exec hzf_input hzf_model hzf_oom hzf_oracle hzf_proc hzf_race hzf_run_edge hzf_run_ops"
 # The fuzz core's configuration (fuzz/BUILD.bazel hz_fuzz_core): internal assertions on,
-# race points on (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, as OSS-Fuzz also defines).
-flags=(-std=c11 -D_GNU_SOURCE -DHZ_DEBUG=2 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+# race points on (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, as OSS-Fuzz also defines), the
+# knobs at the fuzzers' scale (HZF_CORE_DEFINES in fuzz/defs.bzl).
+flags=(-std=c11 -D_GNU_SOURCE -DHZ_DEBUG=2 -DHZ_LARGE_CACHE_BYTES=4194304u
+       -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
        -I"$root" -g -O2 -fno-omit-frame-pointer -Wall -Wno-unused-command-line-argument)
 read -r -a user_flags <<<"${CFLAGS:-}"
 read -r -a engine <<<"$LIB_FUZZING_ENGINE"

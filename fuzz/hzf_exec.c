@@ -154,6 +154,8 @@ static const struct {
     {"amortization", "a warm thread cache serves a steady loop of one class alone: no hz "
                      "counter but faults moves (docs/INVARIANTS.md, Amortization)"},
     {"pool-count", "count == length for the pooled slabs' list and each abandoned list"},
+    {"dirty-bound", "after a large block's free or an extent shrink, the free extents' "
+                    "committed bytes are within HZ_LARGE_CACHE_LIMIT of the large working set"},
     {"cache-bound", "a thread caches HZ_SLL_MIN_COUNT to max(HZ_SLL_MIN_COUNT, "
                     "min(HZ_SLL_MAX_COUNT, HZ_SLL_GROW_BYTES / size)) blocks of a class"},
 };

@@ -166,6 +166,15 @@ bool hzf_model_check_empty(hzf_ctx_t *c);
  * parked (the explicit check op and the end of each input). */
 bool hzf_model_check_free_extents(hzf_ctx_t *c);
 
+/* The dirty cache's bound, the large blocks' cost contract (docs/INVARIANTS.md, free
+ * extents): right after a large block's free or an extent shrink, which end with a trim,
+ * the committed bytes of free extents are at most HZ_LARGE_CACHE_LIMIT of the large
+ * working set. Not an invariant between such events (an allocation moves the working
+ * set without a trim), so an op calls it just after its call that released an extent;
+ * nothing is checked while another thread may act (the free-running mode, an armed race)
+ * or after a refused decommit, which leaves the cache over its bound until the next trim. */
+bool hzf_model_dirty_bounded(hzf_ctx_t *c, const char *after);
+
 /* ---- faults seen by this thread (hzf_model.c) --------------------------------- */
 typedef struct {
   unsigned count;

@@ -439,6 +439,18 @@ hzf__first_nonzero(const unsigned char *p, size_t n) {
   return n;
 }
 
+bool hzf_model_dirty_bounded(hzf_ctx_t *c, const char *after) {
+  if (hzf_free_running(c) || hzf_race_live() || hzf_oom_hit(c)) return true;
+  size_t live = hz_arena.large_bytes > hz_arena.large_avg ? hz_arena.large_bytes
+                                                          : hz_arena.large_avg;
+  size_t limit = HZ_LARGE_CACHE_LIMIT(live);
+  if (hz_arena.dirty_bytes <= limit) return true;
+  hzf_fail(c, "dirty-bound", "dirty_bytes <= HZ_LARGE_CACHE_LIMIT(working set) after a trim",
+           "after %s: %zu dirty bytes, bound %zu (working set %zu)", after,
+           hz_arena.dirty_bytes, limit, live);
+  return false;
+}
+
 bool hzf_model_check_free_extents(hzf_ctx_t *c) {
   if (!hzf_checking(c)) return true;
   static unsigned char resident[HZ_SUPERSLAB_SIZE / 4096 * 32];

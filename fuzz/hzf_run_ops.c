@@ -201,6 +201,8 @@ static void hzf__realloc(hzf_ctx_t *c) {
   size_t newcap = hzf_expected_usable(ns, 16, &newlarge);
   if (!b->large && newlarge && m->nlarge >= HZF_MAX_LARGE) return;
   unsigned char *p = b->p;
+  hz_stats_t before;
+  hz_get_stats(&before);
   errno = 0;
   /* The shim's reallocarray is its realloc behind an overflow check: half the blocks go
    * through it, as two factors when the size has them. */
@@ -208,10 +210,12 @@ static void hzf__realloc(hzf_ctx_t *c) {
             : ns % 2 == 0 && ns ? hzf_api->reallocarray(p, 2, ns / 2)
                                 : hzf_api->reallocarray(p, ns, 1);
   if (!hzf_expect_no_fault(c, "realloc")) return;
+  bool was_large = b->large && hz_in_arena(p);
   if (ns == 0) {
     if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
     hzf_note(c, "#%u freed", b->id);
     hzf_model_remove(m, (unsigned)i);
+    if (was_large) hzf_model_dirty_bounded(c, "a large block's realloc to 0");
     return;
   }
   if (!q) { /* the shim owes a fallback here too: hz keeps p, the next allocator takes it */
@@ -224,6 +228,13 @@ static void hzf__realloc(hzf_ctx_t *c) {
     hzf_fallback_realloc(c, (unsigned)i, q, ns, ns > HZF_ORACLE_HUGE);
     return;
   }
+  /* A large block's realloc ends with its extent's release when it moved, or with a
+   * shrink in place when an extent was released: both trim the dirty cache last. */
+  hz_stats_t now;
+  hz_get_stats(&now);
+  if (was_large && (q != p || now.superslabs_released != before.superslabs_released) &&
+      !hzf_model_dirty_bounded(c, q != p ? "a large block's move" : "a large block's shrink"))
+    return;
   size_t keep = old < ns ? old : ns;
   /* In place, a slab block keeps its class (which an aligned allocation may have chosen
    * above the size's own); a large block stays large, whatever the new size, and its
@@ -316,6 +327,7 @@ static void hzf__free(hzf_ctx_t *c) {
     int i = hzf__choose(c, o->sel & 3, o->pick + done);
     if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before free")) break;
     void *p = c->m->b[i].p;
+    bool large = c->m->b[i].large && hz_in_arena(p);
     hzf_note(c, "#%u ", c->m->b[i].id);
     /* Racing: if this free is a remote push, a free of a block of the same slab lands
      * between its link and its CAS, as another thread's could. */
@@ -330,6 +342,7 @@ static void hzf__free(hzf_ctx_t *c) {
     hzf_race_inline(NULL);
     if (!hzf_expect_no_fault(c, "free")) return;
     hzf_model_remove(c->m, (unsigned)i);
+    if (large && !hzf_model_dirty_bounded(c, "a large block's free")) return;
     int j = raced ? hzf_model_overlap(c->m, raced, 1, -1) : -1;
     if (j >= 0) {
       hzf_note(c, "raced by #%u ", c->m->b[j].id);

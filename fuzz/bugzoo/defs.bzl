@@ -14,13 +14,13 @@ the entries, compiled once, as they never see which bug is seeded.
 Every variant, the clean one ("none") included, is built the same way: the fuzzing
 sanitizers, HZ_DEBUG=0 so that internal assertions do not point at the seeded line (the
 suite's own checks must find the bug: the model, the heap check, the sanitizers and the
-always-on misuse checks), and a 4 MiB large-block cache so frees of large blocks reach the
-decommit path.
+always-on misuse checks), and the fuzzers' own knobs (HZF_CORE_DEFINES: a 4 MiB
+large-block cache, so frees of large blocks reach the decommit path).
 """
 
 load("//config:defs.bzl", "CONFIGS")
 load("//core:defs.bzl", "HZ_CORE_HDRS", "hz_core_library")
-load("//fuzz:defs.bzl", "HZF_COVERAGE_COPTS", "HZF_PINNED_SAN", "HZF_SAN_COPTS", "hzf_fuzz_entry", "hzf_fuzz_link", "hzf_harness_library")
+load("//fuzz:defs.bzl", "HZF_CORE_DEFINES", "HZF_COVERAGE_COPTS", "HZF_PINNED_SAN", "HZF_SAN_COPTS", "hzf_fuzz_entry", "hzf_fuzz_link", "hzf_harness_library")
 
 ALL_TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt"]
 
@@ -66,7 +66,7 @@ BUGZOO_CLEAN_PINNED = {
 }
 
 # The knobs every variant shares, seen by the core and the harness alike.
-BUGZOO_DEFINES = ["HZ_DEBUG=0", "HZ_LARGE_CACHE_BYTES=4194304u"]
+BUGZOO_DEFINES = ["HZ_DEBUG=0"] + HZF_CORE_DEFINES
 
 def _san_name(san):
     return san or "default"
