@@ -441,6 +441,9 @@ hzf__first_nonzero(const unsigned char *p, size_t n) {
 
 bool hzf_model_dirty_bounded(hzf_ctx_t *c, const char *after) {
   if (hzf_free_running(c) || hzf_race_live() || hzf_oom_hit(c)) return true;
+  /* The working set as config.h defines it (the live large bytes, or their recent average
+   * if more), written out here rather than read from hz_large_working_set: a wrong working
+   * set in the core is then a wrong bound, not the oracle's. */
   size_t live = hz_arena.large_bytes > hz_arena.large_avg ? hz_arena.large_bytes
                                                           : hz_arena.large_avg;
   size_t limit = HZ_LARGE_CACHE_LIMIT(live);
