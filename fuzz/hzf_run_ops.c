@@ -201,8 +201,10 @@ static void hzf__realloc(hzf_ctx_t *c) {
   size_t newcap = hzf_expected_usable(ns, 16, &newlarge);
   if (!b->large && newlarge && m->nlarge >= HZF_MAX_LARGE) return;
   unsigned char *p = b->p;
+  /* dirty-bound below: only a large hz block's realloc can release an extent. */
+  bool was_large = b->large && hz_in_arena(p);
   hz_stats_t before;
-  hz_get_stats(&before);
+  if (was_large) hz_get_stats(&before);
   errno = 0;
   /* The shim's reallocarray is its realloc behind an overflow check: half the blocks go
    * through it, as two factors when the size has them. */
@@ -210,7 +212,6 @@ static void hzf__realloc(hzf_ctx_t *c) {
             : ns % 2 == 0 && ns ? hzf_api->reallocarray(p, 2, ns / 2)
                                 : hzf_api->reallocarray(p, ns, 1);
   if (!hzf_expect_no_fault(c, "realloc")) return;
-  bool was_large = b->large && hz_in_arena(p);
   if (ns == 0) {
     if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
     hzf_note(c, "#%u freed", b->id);
@@ -230,11 +231,13 @@ static void hzf__realloc(hzf_ctx_t *c) {
   }
   /* A large block's realloc ends with its extent's release when it moved, or with a
    * shrink in place when an extent was released: both trim the dirty cache last. */
-  hz_stats_t now;
-  hz_get_stats(&now);
-  if (was_large && (q != p || now.superslabs_released != before.superslabs_released) &&
-      !hzf_model_dirty_bounded(c, q != p ? "a large block's move" : "a large block's shrink"))
-    return;
+  if (was_large) {
+    hz_stats_t now;
+    hz_get_stats(&now);
+    if ((q != p || now.superslabs_released != before.superslabs_released) &&
+        !hzf_model_dirty_bounded(c, q != p ? "a large block's move" : "a large block's shrink"))
+      return;
+  }
   size_t keep = old < ns ? old : ns;
   /* In place, a slab block keeps its class (which an aligned allocation may have chosen
    * above the size's own); a large block stays large, whatever the new size, and its
@@ -760,7 +763,10 @@ static void hzf__classify(hzf_ctx_t *c) {
   for (unsigned r = 0; r < 16; r++)
     if (!hzf__classified(c, g + r, r ? misaligned : aligned, block, r ? 0 : size, i, name))
       return;
-  hzf_note(c, "+0x%zx is %s", (size_t)hzf_addr(p), hz_ptr_kind_name(hz_classify(p).kind));
+  /* The kind of p itself, which the granule's checks asked about without keeping: only
+   * a trace shows it, so only a trace asks again. */
+  if (hzf_tracing(c))
+    hzf_note(c, "+0x%zx is %s", (size_t)hzf_addr(p), hz_ptr_kind_name(hz_classify(p).kind));
 }
 
 void hzf_free_everything(hzf_ctx_t *c, hzf_model_t *m) {
