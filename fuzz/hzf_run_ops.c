@@ -13,8 +13,10 @@
 #include "fuzz/hzf_oom.h"
 #include "fuzz/hzf_oracle.h"
 
-/* Foreign memory: hz must report it and never write it. */
-static _Alignas(16) unsigned char hzf__global[64];
+/* Foreign memory: hz must report it and never write it. A global buffer per worker: in
+ * the free-running mode two workers' foreign ops would fill and compare one buffer at
+ * once (a data race TSan reports in the harness, not in hz). */
+static _Alignas(16) unsigned char hzf__global[HZF_MAX_THREADS][64];
 static const _Alignas(16) char hzf__rodata[64] = "hzfuzz: read-only data, never hz's";
 
 static hz_tcache_t *hzf__tc(hzf_ctx_t *c) {
@@ -117,7 +119,7 @@ void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
   static const hzf_fn_t fns[3] = {HZF_FN_ALIGNED_ALLOC, HZF_FN_MEMALIGN, HZF_FN_POSIX_MEMALIGN};
   hzf_contract_t k = hzf_oracle(fns[fn], align, size);
   if (!k.must_fail && hzf_model_large_full(c->m, size, k.align)) return;
-  void *const sentinel = (void *)&hzf__global[16];
+  void *const sentinel = (void *)&hzf__global[0][16];
   void *p = fn == 2 ? sentinel : NULL;
   int rc = 0;
   errno = 0;
@@ -533,7 +535,7 @@ static void hzf__foreign(hzf_ctx_t *c) {
   switch (src) {
     case 0: p = watch = malloc(64); break;
     case 1: p = watch = stack; break;
-    case 2: p = watch = hzf__global; break;
+    case 2: p = watch = hzf__global[c->slot % HZF_MAX_THREADS]; break;
     case 3:
       map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       p = watch = map == MAP_FAILED ? NULL : map;
@@ -744,7 +746,7 @@ static void hzf__classify(hzf_ctx_t *c) {
       aligned = 1u << HZ_PTR_INTERIOR;
     }
   } else if (what == 3) { /* never hz's: every address of the granule is foreign */
-    const void *srcs[3] = {stack, hzf__global, hzf__rodata};
+    const void *srcs[3] = {stack, hzf__global[c->slot % HZF_MAX_THREADS], hzf__rodata};
     p = g = srcs[c->op->pick % 3];
     aligned = misaligned = 1u << HZ_PTR_FOREIGN;
     i = -1;
