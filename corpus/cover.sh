@@ -54,16 +54,13 @@ done
 [ ${#dirs[@]} -gt 0 ] || die "name at least one folder of run corpora; $usage"
 
 targets=()
-for t in $(printf '%s\n' "${!bins[@]}" | sort); do
-  if [ -n "$only" ]; then
-    case ",$only," in *",$t,"*|*",${t%_fuzzer},"*) ;; *) continue ;; esac
-  fi
-  targets+=("$t")
-done
-if [ -n "$only" ]; then
+if [ -z "$only" ]; then
+  targets=($(printf '%s\n' "${!bins[@]}" | sort))
+else
   for w in ${only//,/ }; do
-    [ -n "${bins[$w]:-}" ] || [ -n "${bins[${w}_fuzzer]:-}" ] ||
-      die "--targets: $w is not a fuzz target (${!bins[*]})"
+    t=${w%_fuzzer}_fuzzer
+    [ -n "${bins[$t]:-}" ] || die "--targets: $w is not a fuzz target (${!bins[*]})"
+    targets+=("$t")
   done
 fi
 

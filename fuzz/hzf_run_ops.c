@@ -17,6 +17,9 @@
  * the free-running mode two workers' foreign ops would fill and compare one buffer at
  * once (a data race TSan reports in the harness, not in hz). */
 static _Alignas(16) unsigned char hzf__global[HZF_MAX_THREADS][64];
+static unsigned char *hzf__global_of(const hzf_ctx_t *c) {
+  return hzf__global[c->slot % HZF_MAX_THREADS];
+}
 static const _Alignas(16) char hzf__rodata[64] = "hzfuzz: read-only data, never hz's";
 
 static hz_tcache_t *hzf__tc(hzf_ctx_t *c) {
@@ -535,7 +538,7 @@ static void hzf__foreign(hzf_ctx_t *c) {
   switch (src) {
     case 0: p = watch = malloc(64); break;
     case 1: p = watch = stack; break;
-    case 2: p = watch = hzf__global[c->slot % HZF_MAX_THREADS]; break;
+    case 2: p = watch = hzf__global_of(c); break;
     case 3:
       map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       p = watch = map == MAP_FAILED ? NULL : map;
@@ -746,7 +749,7 @@ static void hzf__classify(hzf_ctx_t *c) {
       aligned = 1u << HZ_PTR_INTERIOR;
     }
   } else if (what == 3) { /* never hz's: every address of the granule is foreign */
-    const void *srcs[3] = {stack, hzf__global[c->slot % HZF_MAX_THREADS], hzf__rodata};
+    const void *srcs[3] = {stack, hzf__global_of(c), hzf__rodata};
     p = g = srcs[c->op->pick % 3];
     aligned = misaligned = 1u << HZ_PTR_FOREIGN;
     i = -1;
