@@ -25,7 +25,14 @@ timed out. Results go to DIR/results.jsonl, one line per mutant, so an interrupt
 resumes where it stopped; --report prints the per-file table and the two scores, fuzz
 suite alone and fuzz plus unit tests, and every survivor as a diff. --markdown FILE
 writes the table. --check CMD replaces the three stages by one command run in the
-mutated copy (killed when it exits non-zero): the smoke test uses it.
+mutated copy (killed when it exits non-zero): the smoke test uses it. --stages fuzz runs
+the fuzz stage alone (no seeds: what fuzzing from an empty corpus finds), and keeps its
+results apart, in DIR/results-fuzz.jsonl.
+
+--patch FILE... runs hand-written bugs instead of sampled points: each file is a unified
+diff of core/ (`git diff` output, applied with `patch -p1`), one bug, run through the
+same stages, control and report as a mutant. That is how a bug found in review, or a
+set kept away from the suite's authors, is held against the suite as it is today.
 
 A kill means something only if the unmutated core passes the same test. Before the
 first mutant of a sitting, the copy is built and replayed unmutated (or --check runs on
@@ -298,6 +305,43 @@ def sample(points, chosen_files, n, seed):
     return out
 
 
+def load_patches(paths, wd):
+    """Hand-written bugs: each a unified diff of core/ only. A patch that touched the
+    suite (or a unit test) would change the judge along with the judged."""
+    out = []
+    for path in paths:
+        full = os.path.join(wd, path)
+        if not os.path.isfile(full):
+            die("no patch file %s" % full)
+        text = open(full, encoding="utf-8", errors="replace").read()
+        files = []
+        for target in re.findall(r"^\+\+\+ (\S+)", text, re.M):
+            f = target.split("/", 1)[1] if "/" in target else target
+            if f not in files:
+                files.append(f)
+        hunk = re.search(r"^@@ -\d+(?:,\d+)? \+(\d+)", text, re.M)
+        if not files or not hunk:
+            die("%s is not a unified diff (no '+++ b/<file>' and '@@' lines): make it with "
+                "git diff" % path)
+        for f in files:
+            if not re.fullmatch(r"core/[^/]+\.[ch]", f) or f.endswith("_test.c"):
+                die("%s changes %s: a patch may change only core/ sources (not tests), or "
+                    "it changes the suite that judges it" % (path, f))
+        # The line of the first change, for the report: the hunk's start plus its context.
+        body = text[hunk.end():].split("\n")[1:]
+        lead = next((k for k, l in enumerate(body) if l[:1] in "+-"), 0)
+        digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+        out.append({"id": digest, "file": files[0], "files": files,
+                    "line": int(hunk.group(1)) + lead, "kind": "patch",
+                    "desc": os.path.basename(path), "patch": full, "text": text})
+    return out
+
+
+def patch_cmd(p, *extra):
+    return ["patch", "-p1", "-s", "--batch", "--forward", "--no-backup-if-mismatch",
+            "-r", "-", "-i", p["patch"]] + list(extra)
+
+
 def apply(text, edits):
     for s, e, rep in sorted(edits, reverse=True):
         text = text[:s] + rep + text[e:]
@@ -305,6 +349,8 @@ def apply(text, edits):
 
 
 def diff(root, p):
+    if "text" in p:
+        return p["text"]
     old = open(os.path.join(root, p["file"]), encoding="utf-8").read()
     new = apply(old, p["edits"])
     return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
@@ -360,8 +406,9 @@ def stages(args, ws):
     replays = ["//fuzz:%s_fuzzer_replay_test" % t for t in TARGETS]
     bins = ["//fuzz:%s_fuzzer_bin" % t for t in TARGETS]
     yield "build", ["bazel", "build"] + bins + replays
-    yield "replay", ["bazel", "test", "--test_output=errors"] + replays
-    for t in TARGETS:
+    if "replay" in args.stages:
+        yield "replay", ["bazel", "test", "--test_output=errors"] + replays
+    for t in (TARGETS if "fuzz" in args.stages else []):
         corpus = os.path.join(args.out, "corpus", t)
         shutil.rmtree(corpus, ignore_errors=True)
         os.makedirs(corpus)
@@ -371,8 +418,10 @@ def stages(args, ws):
                             ["-seed=%d" % args.seed, "-max_total_time=%d" % args.budget,
                              "-timeout=20", "-rss_limit_mb=4096",
                              "-artifact_prefix=" + corpus + "/", corpus])
-    yield "replay", ["bazel", "test", "--test_output=errors", "--build_tests_only", "//fuzz:all"]
-    yield "unit", ["bazel", "test", "--test_output=errors", "//core/...", "//tests/..."]
+    if "replay" in args.stages:
+        yield "replay", ["bazel", "test", "--test_output=errors", "--build_tests_only", "//fuzz:all"]
+    if "unit" in args.stages:
+        yield "unit", ["bazel", "test", "--test_output=errors", "//core/...", "//tests/..."]
 
 
 def clean_control(args, ws):
@@ -410,13 +459,33 @@ def false_kill(args, ws, target):
     return (found[-1], finding_line(out)) if rc != 0 else None
 
 
+def mutate(ws, p):
+    """Applies mutant p to the copy and returns the texts to put back: the copy's, not
+    the checkout's, since the copy is the tree the points were found in when the run
+    started, and the checkout may be edited while a long run goes on."""
+    files = p.get("files", [p["file"]])
+    saved = {f: open(os.path.join(ws, f), encoding="utf-8").read() for f in files}
+    if "patch" in p:
+        r = subprocess.run(patch_cmd(p), cwd=ws, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            restore(ws, saved)
+            die("%s no longer applies to the copy: %s" % (
+                p["desc"], r.stdout.decode(errors="replace").strip()), 1)
+    else:
+        with open(os.path.join(ws, p["file"]), "w", encoding="utf-8") as fh:
+            fh.write(apply(saved[p["file"]], p["edits"]))
+    return saved
+
+
+def restore(ws, saved):
+    for f, text in saved.items():
+        with open(os.path.join(ws, f), "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
 def run_mutant(args, ws, p):
-    path = os.path.join(ws, p["file"])
-    # The copy's text, not the checkout's: the copy is the tree the points were found in
-    # when the run started, and the checkout may be edited while a long run goes on.
-    original = open(path, encoding="utf-8").read()
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(apply(original, p["edits"]))
+    saved = mutate(ws, p)
     result = {"id": p["id"], "file": p["file"], "line": p["line"], "kind": p["kind"],
               "desc": p["desc"], "status": "survived", "by": None, "seconds": 0.0}
     t0 = time.time()
@@ -436,8 +505,7 @@ def run_mutant(args, ws, p):
                     result["false_kill"] = false_kill(args, ws, name[len("fuzz:"):])
                 break
     finally:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(original)
+        restore(ws, saved)
     result["seconds"] = round(time.time() - t0, 1)
     return result
 
@@ -504,6 +572,11 @@ def main():
     ap.add_argument("--report", action="store_true", help="print the table from the results so far")
     ap.add_argument("--markdown", help="also write the table to this file")
     ap.add_argument("--check", help="one command instead of the three stages (smoke test)")
+    ap.add_argument("--stages", default="replay,fuzz,unit", help="the stages to run, of "
+                    "replay,fuzz,unit (default all); e.g. fuzz alone measures what fuzzing "
+                    "from an empty corpus finds without the seeds")
+    ap.add_argument("--patch", nargs="+", metavar="FILE", help="hand-written bugs instead of "
+                    "sampled points: unified diffs of core/, one bug each")
     ap.add_argument("--root", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.sample < 1:
@@ -518,33 +591,56 @@ def main():
         args.out = os.path.join(wd or root, args.out)
     if args.markdown and not os.path.isabs(args.markdown):
         args.markdown = os.path.join(wd or root, args.markdown)
-    files, chosen = core_files(root, args.files)
-    finder = find_points(root, files)
-    if args.ids:
-        unknown = [i for i in args.ids if i not in finder.points]
-        if unknown:
-            die("no mutant %s in the current core (ids change when the code they point at "
-                "moves)" % ", ".join(unknown))
-        picked = [finder.points[i] for i in args.ids]
+    chosen_stages = [x for x in args.stages.split(",") if x]
+    if not chosen_stages or set(chosen_stages) - {"replay", "fuzz", "unit"}:
+        die("--stages takes a comma list of replay, fuzz, unit (got %r)" % args.stages)
+    if args.patch and (args.ids or args.files):
+        die("--patch runs the patches given; it takes no --ids or --files")
+    if args.patch:
+        # No parsing: a patch names its own sites, so libclang is not needed.
+        picked, npoints = load_patches(args.patch, wd or root), None
     else:
-        picked = sample(finder.points, chosen, args.sample, args.seed)
+        files, chosen = core_files(root, args.files)
+        finder = find_points(root, files)
+        npoints = len(finder.points)
+        if args.ids:
+            unknown = [i for i in args.ids if i not in finder.points]
+            if unknown:
+                die("no mutant %s in the current core (ids change when the code they point "
+                    "at moves)" % ", ".join(unknown))
+            picked = [finder.points[i] for i in args.ids]
+        else:
+            picked = sample(finder.points, chosen, args.sample, args.seed)
     os.makedirs(args.out, exist_ok=True)
-    results_path = os.path.join(args.out, "results.jsonl")
+    # A run of fewer stages keeps its own results: its survivors are not the full
+    # suite's, and a later full run must not take them as done.
+    canon = [x for x in ("replay", "fuzz", "unit") if x in chosen_stages]
+    args.stages = canon
+    results_path = os.path.join(args.out, "results.jsonl" if len(canon) == 3 else
+                                "results-%s.jsonl" % "-".join(canon))
     done = {}
     if os.path.exists(results_path) and not args.rerun:
         for line in open(results_path, encoding="utf-8"):
             if line.strip():
                 r = json.loads(line)
                 done[r["id"]] = r
-    if args.list:
+    if args.list and args.patch:
+        print("%d patches" % len(picked))
+    elif args.list:
         print("%d mutation points in %d files; %d sampled (seed %d)" % (
-            len(finder.points), len(files), len(picked), args.seed))
+            npoints, len(files), len(picked), args.seed))
         for p in picked:
             print("%s %s:%d %-12s %s" % (p["id"], p["file"], p["line"], p["kind"], p["desc"]))
         return 0
     if not args.report:
         ws = os.path.join(args.out, "ws")
         make_workspace(root, ws)
+        for p in picked:
+            r = subprocess.run(patch_cmd(p, "--dry-run"), cwd=ws, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT) if "patch" in p else None
+            if r and r.returncode != 0:
+                die("%s does not apply to the current tree: %s" % (
+                    p["desc"], r.stdout.decode(errors="replace").strip()))
         todo = [p for p in picked if p["id"] not in done]
         print("mutation: %d sampled, %d done, %d to run (workspace %s)" % (
             len(picked), len(picked) - len(todo), len(todo), ws), flush=True)

@@ -3,7 +3,8 @@
 # seeded sample of 3 mutants of core/sizeclass.c runs through a real kill check (the
 # sizeclass unit test, compiled directly with clang against the mutated core), results
 # are written and resumed, the report has its table, a check that the unmutated core
-# fails is refused, and bad flags are refused.
+# fails is refused, a hand-written bug given as a patch runs the same way, and bad flags
+# and bad patches are refused.
 set -uo pipefail
 tool=$1
 fails=0
@@ -44,11 +45,40 @@ grep -q "3 done, 0 to run" "$tmp/again" || fail "a second run re-ran mutants: $(
   fail "a check failing on the unmutated core was not refused: $(tail -3 "$tmp/clean")"
 [ ! -s "$tmp/out2/results.jsonl" ] || fail "a refused run recorded results"
 
+# A hand-written bug as a patch: a class boundary one granule off, which the same check
+# kills; the patched file is put back; a patch outside core/ or one that no longer
+# applies is refused before anything runs.
+mkdir -p "$tmp/patches/x"
+sed '0,/    0, 0, 1, 2, 3,/s//    0, 0, 1, 1, 3,/' core/sizeclass.c >"$tmp/patches/x/sizeclass.c"
+(cd "$tmp/patches" && diff -u --label a/core/sizeclass.c --label b/core/sizeclass.c \
+  "$root/core/sizeclass.c" x/sizeclass.c >granule.diff)
+[ $? = 1 ] || fail "could not make the test patch"
+"$tool" --root "$root" --patch "$tmp/patches/granule.diff" --out "$tmp/out3" --check "$check" \
+  >"$tmp/patch" 2>&1 || fail "the patch run failed: $(tail -5 "$tmp/patch")"
+grep -q '"kind": "patch", "desc": "granule.diff", "status": "killed", "by": "check"' \
+  "$tmp/out3/results.jsonl" || fail "the patched bug was not killed: $(cat "$tmp/out3/results.jsonl")"
+grep -q '^| core/sizeclass.c | 1 |' "$tmp/patch" || fail "no table row for the patch: $(tail -5 "$tmp/patch")"
+cmp -s core/sizeclass.c "$tmp/out3/ws/core/sizeclass.c" || fail "the patched file was not restored"
+sed 's|core/sizeclass.c|fuzz/hzf_model.c|' "$tmp/patches/granule.diff" >"$tmp/patches/suite.diff"
+"$tool" --root "$root" --patch "$tmp/patches/suite.diff" --out "$tmp/out3" --check true >"$tmp/err" 2>&1
+[ $? = 2 ] && grep -q "changes fuzz/hzf_model.c: a patch may change only core/" "$tmp/err" ||
+  fail "a patch of the suite was not refused: $(cat "$tmp/err")"
+sed 's|^-    0, 0, 1, 2, 3,|-    0, 0, 9, 9, 9,|' "$tmp/patches/granule.diff" >"$tmp/patches/stale.diff"
+"$tool" --root "$root" --patch "$tmp/patches/stale.diff" --out "$tmp/out3" --check true >"$tmp/err" 2>&1
+[ $? = 2 ] && grep -q "stale.diff does not apply to the current tree" "$tmp/err" ||
+  fail "a stale patch was not refused: $(cat "$tmp/err")"
+"$tool" --root "$root" --patch "$tmp/patches/none.diff" --out "$tmp/out3" >"$tmp/err" 2>&1
+[ $? = 2 ] && grep -q "no patch file .*none.diff" "$tmp/err" || fail "missing patch: $(cat "$tmp/err")"
+"$tool" --root "$root" --patch core/hz.h --out "$tmp/out3" >"$tmp/err" 2>&1
+[ $? = 2 ] && grep -q "is not a unified diff" "$tmp/err" || fail "not a diff: $(cat "$tmp/err")"
+
 # Bad input: one clear line, exit 2.
 "$tool" --root "$root" --files core/nope.c --list >"$tmp/err" 2>&1
 [ $? = 2 ] && grep -q "core/nope.c is not a core source" "$tmp/err" || fail "unknown file: $(cat "$tmp/err")"
 "$tool" --root "$root" --sample 0 --list >"$tmp/err" 2>&1
 [ $? = 2 ] && grep -q "at least 1" "$tmp/err" || fail "--sample 0: $(cat "$tmp/err")"
+"$tool" --root "$root" --stages replay,afl --list >"$tmp/err" 2>&1
+[ $? = 2 ] && grep -q "comma list of replay, fuzz, unit" "$tmp/err" || fail "--stages afl: $(cat "$tmp/err")"
 "$tool" --root "$tmp" --list >"$tmp/err" 2>&1
 [ $? = 2 ] && grep -q "not the hzfuzz workspace" "$tmp/err" || fail "wrong root: $(cat "$tmp/err")"
 

@@ -18,6 +18,7 @@ PACKAGES=(
   python3                # tools and the benchmark driver
   python3-clang-14       # libclang's Python bindings: tools/mutation parses core/ with them
   git                    # the preload smoke test runs git under hz
+  patch                  # tools/mutation --patch applies hand-written bugs
   cmake                  # the preload smoke test runs cmake under hz
   gcc                    # the preload smoke test compiles under hz
   xz-utils               # the preload smoke test's tar round trip
