@@ -2,15 +2,20 @@
  * reservation or one of its three table maps refused, hz says why once on stderr, and
  * every allocation entry point fails as its contract says (NULL with errno ENOMEM, or
  * ENOMEM returned and the out-parameter untouched) instead of using a half-made arena.
- * Each case runs in a fresh child process, because initialisation happens once per
+ * And a first use from many threads at once initialises once, and only then lets them
+ * in. Each case runs in a fresh child process, because initialisation happens once per
  * process.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "core/api.h"
+#include "core/hz_debug.h"
 #include "core/os.h"
 #include "core/testing/hz_test.h"
 
@@ -58,4 +63,62 @@ HZ_TEST(a_refused_reservation_or_table_map_fails_every_allocation) {
     }
     HZ_EXPECT(strstr(err, "hz: cannot reserve the arena or its tables") != NULL);
   }
+}
+
+/* ---- the first use, from many threads at once ------------------------------------ */
+enum { FIRST_USERS = 8 };
+static atomic_int reservations;
+static pthread_barrier_t start_line;
+
+/* A slow reservation: every other thread reaches hz_ensure_init while the first is
+ * still inside it, which is the window a double-checked initialisation must close. */
+static void *reserve_slowly(size_t size, size_t align) {
+  atomic_fetch_add(&reservations, 1);
+  nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+  return hz_os_mmap_source.reserve(size, align);
+}
+
+static void *first_user(void *arg) {
+  size_t size = 16 + 48 * (size_t)(uintptr_t)arg;
+  pthread_barrier_wait(&start_line);
+  unsigned char *p = hz_malloc(size);
+  if (p) memset(p, 0xA5, size);
+  return p;
+}
+
+/* Exits with the number of the first contract that failed; 0 when all held. */
+static void initialise_from_many_threads(void) {
+  refusing = hz_os_mmap_source;
+  refusing.reserve = reserve_slowly;
+  if (hz_os_set_page_source(&refusing) != 0) exit(10);
+  pthread_barrier_init(&start_line, NULL, FIRST_USERS);
+  pthread_t t[FIRST_USERS];
+  void *got[FIRST_USERS];
+  for (uintptr_t i = 0; i < FIRST_USERS; i++)
+    if (pthread_create(&t[i], NULL, first_user, (void *)i) != 0) exit(11);
+  for (unsigned i = 0; i < FIRST_USERS; i++) pthread_join(t[i], &got[i]);
+  if (atomic_load(&reservations) != 1) exit(12); /* initialised once */
+  for (unsigned i = 0; i < FIRST_USERS; i++) {
+    size_t size = 16 + 48 * (size_t)i;
+    if (!got[i] || hz_usable_size(got[i]) < size) exit(13);
+    for (size_t k = 0; k < size; k++)
+      if (((unsigned char *)got[i])[k] != 0xA5) exit(14); /* no two share memory */
+    hz_free(got[i]);
+  }
+  hz_census_t census;
+  if (hz_heap_check(NULL, &census) != 0 || census.user_blocks != 0) exit(15);
+  void *p = hz_malloc(100);
+  if (!p) exit(16);
+  hz_free(p);
+}
+
+HZ_TEST(a_first_use_from_many_threads_at_once_initialises_once) {
+  char err[512];
+  int status = hz_test_run_child(initialise_from_many_threads, err, sizeof err);
+  HZ_REQUIRE(status != -1);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fprintf(stderr, "first use from %d threads: %s %d\n%s", FIRST_USERS,
+            WIFEXITED(status) ? "contract failed:" : "killed by signal",
+            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
+  HZ_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }

@@ -215,3 +215,28 @@ HZ_TEST(an_internal_assertion_names_its_file_line_and_condition) {
   HZ_EXPECT(strcmp(out, "hz: internal assertion failed at core/slab.c:1234: "
                         "s->used <= s->capacity\n") == 0);
 }
+
+/* Reports and traces name what they saw through these functions: each value of each
+ * enumeration has a name of its own, and a value past the end is named as unknown
+ * rather than read from past the table. */
+static void expect_names(const char *(*name)(int), int count, const char *unknown) {
+  for (int i = 0; i <= count; i++) {
+    const char *n = name(i);
+    HZ_REQUIRE(n != NULL && n[0] != 0);
+    HZ_EXPECT((strcmp(n, unknown) == 0) == (i == count));
+    for (int j = 0; j < i; j++) HZ_EXPECT(strcmp(n, name(j)) != 0);
+  }
+  HZ_EXPECT(strcmp(name(-1), unknown) == 0);
+}
+static const char *fault_name(int v) { return hz_fault_name((hz_fault_kind_t)v); }
+static const char *kind_name(int v) { return hz_ptr_kind_name((hz_ptr_kind_t)v); }
+static const char *race_name(int v) { return hz_race_point_name((hz_race_point_t)v); }
+
+HZ_TEST(every_fault_pointer_kind_and_race_point_has_its_own_name) {
+  expect_names(fault_name, HZ_FAULT_KIND_COUNT, "unknown fault");
+  expect_names(kind_name, HZ_PTR_UNALLOCATED + 1, "unknown");
+  expect_names(race_name, HZ_RACE_POINT_COUNT, "unknown");
+  HZ_EXPECT(strcmp(hz_fault_name(HZ_FAULT_DOUBLE_FREE), "double free") == 0);
+  HZ_EXPECT(strcmp(hz_fault_name(HZ_FAULT_NOT_ALLOCATED), "pointer not allocated") == 0);
+  HZ_EXPECT(strcmp(hz_op_name(HZ_OP_USABLE_SIZE), "malloc_usable_size") == 0);
+}

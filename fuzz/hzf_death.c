@@ -53,11 +53,20 @@ void hzf_death_arm(void) { atomic_store(&hzf__reported, 0); }
 bool hzf_death_claim(void) { return atomic_exchange(&hzf__reported, 1) == 0; }
 
 /* Every sanitizer report ends with this line (the runtime's default prints it): keep its
- * "<tool>: <kind>" for the report's "actual", then print it as the default does. */
+ * "<tool>: <kind>" for the report's "actual", then print it as the default does. The
+ * kind may be several words ("data race"); the location after it is a path, a
+ * "file:line" or a "(module+0x...)". */
 void __sanitizer_report_error_summary(const char *summary) {
   const char *s = strncmp(summary, "SUMMARY: ", 9) == 0 ? summary + 9 : summary;
   const char *colon = strstr(s, ": ");
-  size_t n = colon ? (size_t)(colon - s) + 2 + strcspn(colon + 2, " ") : strlen(s);
+  const char *end = colon ? colon : s + strlen(s);
+  for (const char *w = colon ? colon + 2 : end; *w && *w != '(';) {
+    size_t len = strcspn(w, " ");
+    if (memchr(w, '/', len) || memchr(w, ':', len)) break;
+    end = w + len;
+    w = *end ? end + 1 : end;
+  }
+  size_t n = (size_t)(end - s);
   if (n >= sizeof hzf__summary) n = sizeof hzf__summary - 1;
   memcpy(hzf__summary, s, n);
   hzf__summary[n] = 0;
@@ -81,6 +90,27 @@ static void hzf__report(const char *check, const char *expected, const char *act
     hz_seed_bug_print(); /* a seeded-bug build (tools/bugzoo) says how often it fired */
   }
   fflush(NULL);
+}
+
+/* TSan reports and goes on (halt_on_error=0, hzf_target.c), so the executor's next
+ * check between ops turns the report into the finding (hzf_death_went_on). Stopping in
+ * TSan's death path instead deadlocked: the report holds the runtime's thread-registry
+ * and slot locks there, and printing the op trace (instrumented code) waited for a new
+ * trace part behind them, forever. Called with those locks held, so it must not be
+ * instrumented itself: one relaxed count. */
+static atomic_uint hzf__went_on, hzf__went_on_seen;
+void __tsan_on_report(const void *report);
+__attribute__((disable_sanitizer_instrumentation)) void __tsan_on_report(const void *report) {
+  (void)report;
+  __atomic_fetch_add((unsigned *)&hzf__went_on, 1, __ATOMIC_RELAXED);
+}
+
+bool hzf_death_went_on(char *actual, size_t n, int op) {
+  unsigned now = atomic_load(&hzf__went_on);
+  if (atomic_exchange(&hzf__went_on_seen, now) == now) return false;
+  snprintf(actual, n, "%s (the sanitizer report above), during op #%d or before",
+           hzf__summary[0] ? hzf__summary : "a sanitizer report", op);
+  return true;
 }
 
 static void hzf__on_sanitizer_death(void) {

@@ -8,7 +8,9 @@
  *
  * The checks and their "actual", which starts with the kind of the finding:
  *   sanitizer  "<Tool>Sanitizer: <kind> (the sanitizer report above), during op #i"
- *              ("UndefinedBehaviorSanitizer: undefined-behavior" for a UBSan report)
+ *              ("UndefinedBehaviorSanitizer: undefined-behavior" for a UBSan report;
+ *              "... during op #i or before" for TSan's, which the executor notices
+ *              after the op, the process going on)
  *   abort      "abort() during op #i: ..."
  *   signal     "SIGSEGV (invalid memory access) during op #i, address 0x..."
  */
@@ -26,6 +28,10 @@
 void hzf_death_install(FILE *out, const char *(*replay)(void));
 /* Before each input: no report printed for it yet. */
 void hzf_death_arm(void);
+/* A sanitizer that reports and goes on (TSan) reported since the last call: writes the
+ * finding's "actual", worded as the death path words it, and returns true. The executor
+ * asks after every op, and fails the op with check "sanitizer". */
+bool hzf_death_went_on(char *actual, size_t n, int op);
 /* The caller prints this input's report itself: true when no report was printed for it
  * yet. After it, an abort() (libFuzzer's path for a finding) prints no second one. */
 bool hzf_death_claim(void);
