@@ -1,6 +1,7 @@
 /* Cross-thread behaviour: remote frees, thread exit with live blocks, adoption of the
  * abandoned slabs, and a producer/consumer run that frees millions of blocks across
  * threads and ends with the whole-heap check passing. */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -102,6 +103,79 @@ HZ_TEST(thread_ids_are_reused_after_exit) {
   }
   hz_census_t c = HZ_TEST_CENSUS();
   HZ_EXPECT(c.threads <= 2);
+}
+
+/* ---- every thread id taken ---------------------------------------------------------- */
+
+/* HZ_MAX_THREADS - 1 ids (0 is "none"): a thread that finds them all held gets no cache,
+ * so its small allocations fail as out of memory, and it leaves no trace; large blocks
+ * need no cache. Each id comes back when its thread exits. */
+enum { CROWD = HZ_MAX_THREADS + 2 };
+static pthread_barrier_t crowd_parked, crowd_release;
+static struct {
+  void *small, *large;
+  int small_errno;
+} crowd[CROWD];
+
+static void *crowd_member(void *arg) {
+  uintptr_t i = (uintptr_t)arg;
+  errno = 0;
+  crowd[i].small = hz_malloc(24);
+  crowd[i].small_errno = errno;
+  if (crowd[i].small) memcpy(crowd[i].small, &i, sizeof i);
+  crowd[i].large = i % 512 == 0 ? hz_malloc((size_t)3 << 20) : NULL;
+  pthread_barrier_wait(&crowd_parked); /* every member alive and holding its id */
+  pthread_barrier_wait(&crowd_release);
+  hz_free(crowd[i].small);
+  hz_free(crowd[i].large);
+  return NULL;
+}
+
+HZ_TEST(a_thread_that_finds_every_id_taken_fails_cleanly_and_ids_come_back) {
+  hz_census_t before = HZ_TEST_CENSUS();
+  unsigned free_ids = HZ_MAX_THREADS - 1 - (unsigned)before.threads;
+  pthread_attr_t small_stack;
+  pthread_attr_init(&small_stack);
+  pthread_attr_setstacksize(&small_stack, 64 << 10);
+  pthread_barrier_init(&crowd_parked, NULL, CROWD + 1);
+  pthread_barrier_init(&crowd_release, NULL, CROWD + 1);
+  static pthread_t t[CROWD];
+  for (uintptr_t i = 0; i < CROWD; i++)
+    HZ_REQUIRE(pthread_create(&t[i], &small_stack, crowd_member, (void *)i) == 0);
+  pthread_barrier_wait(&crowd_parked);
+  unsigned served = 0, refused = 0;
+  for (uintptr_t i = 0; i < CROWD; i++) {
+    if (crowd[i].small) {
+      served++;
+      uintptr_t mark;
+      memcpy(&mark, crowd[i].small, sizeof mark);
+      HZ_EXPECT(mark == i); /* no two members share a block */
+    } else {
+      refused++;
+      HZ_EXPECT_EQ(crowd[i].small_errno, ENOMEM);
+    }
+    if (i % 512 == 0) HZ_EXPECT(crowd[i].large != NULL);
+  }
+  HZ_EXPECT_EQ(served, free_ids);
+  HZ_EXPECT_EQ(refused, CROWD - free_ids);
+  hz_census_t full = HZ_TEST_CENSUS(); /* the members are parked, outside hz */
+  HZ_EXPECT_EQ(full.threads, before.threads + free_ids);
+  pthread_barrier_wait(&crowd_release);
+  for (unsigned i = 0; i < CROWD; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&crowd_parked);
+  pthread_barrier_destroy(&crowd_release);
+  pthread_attr_destroy(&small_stack);
+  hz_census_t after = HZ_TEST_CENSUS();
+  HZ_EXPECT_EQ(after.threads, before.threads);
+  HZ_EXPECT_EQ(after.user_blocks, before.user_blocks);
+  /* The ids came back: a new thread is served. */
+  static void *p[1];
+  job_t j = {p, 1, 40};
+  pthread_t one;
+  pthread_create(&one, NULL, alloc_all_and_exit, &j);
+  pthread_join(one, NULL);
+  HZ_EXPECT(p[0] != NULL);
+  hz_free(p[0]);
 }
 
 /* ---- producer/consumer: millions of cross-thread frees ---------------------------- */

@@ -3,6 +3,7 @@
 #include "fuzz/hzf_api.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,12 +14,34 @@
 
 static size_t hzf__hz_usable(void *p) { return hz_usable_size(p); }
 
+/* free never changes errno (POSIX.1-2024; glibc since 2.33): a program may free between
+ * a failing call and its test of errno. Each free through a table runs with a sentinel
+ * in errno; the first change is kept for the executor's check after the op. */
+#define HZF__ERRNO_SENTINEL 0x7e57
+static _Thread_local int hzf__free_errno; /* what a free left in errno; 0: kept */
+
+void hzf_api_free_kept(void (*fn)(void *), void *p) {
+  int saved = errno;
+  errno = HZF__ERRNO_SENTINEL;
+  fn(p);
+  if (errno != HZF__ERRNO_SENTINEL && hzf__free_errno == 0) hzf__free_errno = errno ? errno : -1;
+  errno = saved;
+}
+
+int hzf_api_errno_changed(void) {
+  int e = hzf__free_errno;
+  hzf__free_errno = 0;
+  return e;
+}
+
+static void hzf__hz_free(void *p) { hzf_api_free_kept(hz_free, p); }
+
 static const hzf_api_t hzf__hz = {
     .name = "hz",
     .malloc = hz_malloc,
     .calloc = hz_calloc,
     .realloc = hz_realloc,
-    .free = hz_free,
+    .free = hzf__hz_free,
     .aligned_alloc = hz_aligned_alloc,
     .memalign = hz_memalign,
     .posix_memalign = hz_posix_memalign,

@@ -42,6 +42,13 @@ typedef struct {
   const hz_foreign_ops_t *foreign;
 } hzf_api_t;
 
+/* Calls fn(p), a table's free, with a sentinel in errno, and keeps the first change
+ * for hzf_api_errno_changed (free never changes errno: POSIX.1-2024, glibc 2.33). */
+void hzf_api_free_kept(void (*fn)(void *), void *p);
+/* The errno a free through a table left on this thread since the last call (-1 for 0),
+ * or 0 when every free kept it. The executor asks after every op. */
+int hzf_api_errno_changed(void);
+
 /* The table in force for the running input. */
 extern const hzf_api_t *hzf_api;
 

@@ -41,13 +41,16 @@ static void *hzf__calloc(size_t nmemb, size_t size) {
   return hzshim_calloc(nmemb, size);
 }
 
+static void hzf__free(void *p) { hzf_api_free_kept(hzshim_free, p); }
+static void hzf__cfree(void *p) { hzf_api_free_kept(hzshim_cfree, p); }
+
 static hzf_api_t hzf__shim = {
     .name = "shim",
     .shim = true,
     .malloc = hzshim_malloc,
     .calloc = hzf__calloc,
     .realloc = hzshim_realloc,
-    .free = hzshim_free,
+    .free = hzf__free,
     .aligned_alloc = hzshim_aligned_alloc,
     .memalign = hzshim_memalign,
     .posix_memalign = hzshim_posix_memalign,
@@ -55,7 +58,7 @@ static hzf_api_t hzf__shim = {
     .valloc = hzshim_valloc,
     .pvalloc = hzshim_pvalloc,
     .reallocarray = hzshim_reallocarray,
-    .cfree = hzshim_cfree,
+    .cfree = hzf__cfree,
 };
 
 /* The shim's constructor (priority 101) installed its foreign-pointer routing in hz;

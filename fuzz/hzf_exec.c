@@ -311,12 +311,17 @@ static bool hzf__executor_kind(unsigned kind) {
   return kind == HZF_EXIT || kind == HZF_REUSE || kind == HZF_CHECK || kind == HZF_FORK;
 }
 
-/* A sanitizer report the process went on after is this op's finding (or an earlier
- * one's, in a free-running input). */
-static void hzf__went_on(hzf_ctx_t *c) {
+/* What every op is held to, whatever it did: a sanitizer report the process went on
+ * after is this op's finding (or an earlier one's, in a free-running input), and so is a
+ * free that changed errno. */
+static void hzf__after_any_op(hzf_ctx_t *c) {
   char actual[300];
   if (hzf_death_went_on(actual, sizeof actual, (int)c->index))
     hzf_fail(c, "sanitizer", "no sanitizer report", "%s", actual);
+  int e = hzf_api_errno_changed();
+  if (e)
+    hzf_fail(c, "errno-kept", "free leaves errno as it was (POSIX.1-2024)",
+             "a free changed errno to %d (%s)", e > 0 ? e : 0, e > 0 ? strerror(e) : "0");
 }
 
 /* Runs one op on this thread, then (when due) the whole-model check. */
@@ -327,7 +332,7 @@ static void hzf__run_one(hzf_exec_t *ex, unsigned i, unsigned slot, hzf_model_t 
   hzf_op_run(&c);
   hzf_race_end(&c);
   hzf__trace(&c);
-  hzf__went_on(&c);
+  hzf__after_any_op(&c);
   if (check && (hzf__due(ex, i) || c.check_now) && !ex->failed && !ex->opt.unchecked) {
     hzf_model_t *one = m;
     hzf_model_check_all(&c, &one, 1, hzf__full(ex, i, c.check_now));
@@ -715,7 +720,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     for (unsigned k = 0; k < nm; k++) hzf_free_everything(&c, models[k]);
     ex->next = ex->prog.nops;
     hzf__exit_all(ex);
-    hzf__went_on(&c);
+    hzf__after_any_op(&c);
     if (!ex->failed && !ex->opt.unchecked && hzf_model_check_all(&c, models, nm, false) &&
         hzf_model_check_free_extents(&c))
       hzf_model_check_empty(&c);
