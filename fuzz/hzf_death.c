@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/api.h"
@@ -55,23 +56,43 @@ bool hzf_death_claim(void) { return atomic_exchange(&hzf__reported, 1) == 0; }
 /* Every sanitizer report ends with this line (the runtime's default prints it): keep its
  * "<tool>: <kind>" for the report's "actual", then print it as the default does. The
  * kind may be several words ("data race"); the location after it is a path, a
- * "file:line" or a "(module+0x...)". */
-void __sanitizer_report_error_summary(const char *summary) {
-  const char *s = strncmp(summary, "SUMMARY: ", 9) == 0 ? summary + 9 : summary;
-  const char *colon = strstr(s, ": ");
-  const char *end = colon ? colon : s + strlen(s);
-  for (const char *w = colon ? colon + 2 : end; *w && *w != '(';) {
-    size_t len = strcspn(w, " ");
-    if (memchr(w, '/', len) || memchr(w, ':', len)) break;
-    end = w + len;
-    w = *end ? end + 1 : end;
+ * "file:line" or a "(module+0x...)".
+ * Under TSan this runs inside the report, with the runtime's report and thread-registry
+ * locks held: an instrumented access, or a libc call TSan intercepts, can start a report
+ * of its own there and wait for those locks forever (two threads reporting races of a
+ * blind bug at once hung that way). So nothing here is instrumented, no builtin may
+ * become a libc call, and the line goes out through the raw write system call. */
+__attribute__((disable_sanitizer_instrumentation, no_builtin)) void
+__sanitizer_report_error_summary(const char *summary) {
+  static const char prefix[] = "SUMMARY: ";
+  const char *s = summary;
+  size_t k = 0;
+  while (k < sizeof prefix - 1 && s[k] == prefix[k]) k++;
+  if (k == sizeof prefix - 1) s += k;
+  const char *colon = NULL, *end = s;
+  for (const char *q = s; *q && !colon; q++)
+    if (q[0] == ':' && q[1] == ' ') colon = q;
+  if (colon) {
+    end = colon;
+    for (const char *w = colon + 2; *w && *w != '(';) {
+      const char *e = w;
+      bool location = false;
+      for (; *e && *e != ' '; e++) location |= *e == '/' || *e == ':';
+      if (location) break;
+      end = e;
+      w = *e ? e + 1 : e;
+    }
+  } else {
+    while (*end) end++;
   }
   size_t n = (size_t)(end - s);
   if (n >= sizeof hzf__summary) n = sizeof hzf__summary - 1;
-  memcpy(hzf__summary, s, n);
+  for (size_t i = 0; i < n; i++) hzf__summary[i] = s[i];
   hzf__summary[n] = 0;
-  ssize_t w = write(2, summary, strlen(summary));
-  w = write(2, "\n", 1);
+  size_t len = 0;
+  while (summary[len]) len++;
+  long w = syscall(SYS_write, 2, summary, len);
+  w = syscall(SYS_write, 2, "\n", 1);
   (void)w;
 }
 
