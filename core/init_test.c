@@ -69,6 +69,7 @@ HZ_TEST(a_refused_reservation_or_table_map_fails_every_allocation) {
 enum { FIRST_USERS = 8 };
 static atomic_int reservations;
 static pthread_barrier_t start_line;
+static hz_page_source_t slow;
 
 /* A slow reservation: every other thread reaches hz_ensure_init while the first is
  * still inside it, which is the window a double-checked initialisation must close. */
@@ -88,9 +89,9 @@ static void *first_user(void *arg) {
 
 /* Exits with the number of the first contract that failed; 0 when all held. */
 static void initialise_from_many_threads(void) {
-  refusing = hz_os_mmap_source;
-  refusing.reserve = reserve_slowly;
-  if (hz_os_set_page_source(&refusing) != 0) exit(10);
+  slow = hz_os_mmap_source;
+  slow.reserve = reserve_slowly;
+  if (hz_os_set_page_source(&slow) != 0) exit(10);
   pthread_barrier_init(&start_line, NULL, FIRST_USERS);
   pthread_t t[FIRST_USERS];
   void *got[FIRST_USERS];

@@ -113,6 +113,13 @@ static void hzf__report(const char *check, const char *expected, const char *act
   fflush(NULL);
 }
 
+/* A sanitizer finding's "actual", the same whether the process died of it or went on:
+ * "<tool>: <kind> (the sanitizer report above), during op #i<when>". */
+static void hzf__sanitizer_actual(char *actual, size_t n, int op, const char *when) {
+  snprintf(actual, n, "%s (the sanitizer report above), during op #%d%s",
+           hzf__summary[0] ? hzf__summary : "a sanitizer report", op, when);
+}
+
 /* TSan reports and goes on (halt_on_error=0, hzf_target.c), so the executor's next
  * check between ops turns the report into the finding (hzf_death_went_on). Stopping in
  * TSan's death path instead deadlocked: the report holds the runtime's thread-registry
@@ -129,15 +136,13 @@ __attribute__((disable_sanitizer_instrumentation)) void __tsan_on_report(const v
 bool hzf_death_went_on(char *actual, size_t n, int op) {
   unsigned now = atomic_load(&hzf__went_on);
   if (atomic_exchange(&hzf__went_on_seen, now) == now) return false;
-  snprintf(actual, n, "%s (the sanitizer report above), during op #%d or before",
-           hzf__summary[0] ? hzf__summary : "a sanitizer report", op);
+  hzf__sanitizer_actual(actual, n, op, " or before");
   return true;
 }
 
 static void hzf__on_sanitizer_death(void) {
   char actual[300];
-  snprintf(actual, sizeof actual, "%s (the sanitizer report above), during op #%d",
-           hzf__summary[0] ? hzf__summary : "a sanitizer report", hzf_current_op());
+  hzf__sanitizer_actual(actual, sizeof actual, hzf_current_op(), "");
   hzf__report("sanitizer", "no sanitizer report", actual);
   if (hzf__libfuzzer_death) hzf__libfuzzer_death();
 }

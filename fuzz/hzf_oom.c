@@ -27,12 +27,12 @@ static bool hzf__refuse(bool decommit) {
  * failure path runs too (its result, and the errno it must keep or set), not only the
  * core's above it. */
 static int hzf__commit(void *p, size_t size) {
-  if (hzf__refuse(false)) return hz_os_mmap_source.commit((char *)p + 1, size) == 0 ? 0 : -1;
+  if (hzf__refuse(false)) p = (char *)p + 1;
   return hz_os_mmap_source.commit(p, size);
 }
 
 static int hzf__decommit(void *p, size_t size) {
-  if (hzf__refuse(true)) return hz_os_mmap_source.decommit((char *)p + 1, size) == 0 ? 0 : -1;
+  if (hzf__refuse(true)) p = (char *)p + 1;
   return hz_os_mmap_source.decommit(p, size);
 }
 

@@ -56,6 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import workspace  # noqa: E402
 
 TARGETS = ["tls_sll", "alloc", "realloc", "reuse", "ptag", "mt", "shim"]
+STAGES = ["replay", "fuzz", "unit"]  # in the order they run
 # Lines never mutated: a seeded bug's switch is off in the clean build, an assertion only
 # restates what the suite checks, and a static assertion does not compile when broken.
 SKIP_MARKERS = ("HZ_BUG(", "HZ_SEED_BUG", "HZ_ASSERT", "_Static_assert", "#")
@@ -591,9 +592,10 @@ def main():
         args.out = os.path.join(wd or root, args.out)
     if args.markdown and not os.path.isabs(args.markdown):
         args.markdown = os.path.join(wd or root, args.markdown)
-    chosen_stages = [x for x in args.stages.split(",") if x]
-    if not chosen_stages or set(chosen_stages) - {"replay", "fuzz", "unit"}:
+    asked = set(x for x in args.stages.split(",") if x)
+    if not asked or asked - set(STAGES):
         die("--stages takes a comma list of replay, fuzz, unit (got %r)" % args.stages)
+    args.stages = [x for x in STAGES if x in asked]
     if args.patch and (args.ids or args.files):
         die("--patch runs the patches given; it takes no --ids or --files")
     if args.patch:
@@ -614,31 +616,30 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     # A run of fewer stages keeps its own results: its survivors are not the full
     # suite's, and a later full run must not take them as done.
-    canon = [x for x in ("replay", "fuzz", "unit") if x in chosen_stages]
-    args.stages = canon
-    results_path = os.path.join(args.out, "results.jsonl" if len(canon) == 3 else
-                                "results-%s.jsonl" % "-".join(canon))
+    results_path = os.path.join(args.out, "results.jsonl" if args.stages == STAGES else
+                                "results-%s.jsonl" % "-".join(args.stages))
     done = {}
     if os.path.exists(results_path) and not args.rerun:
         for line in open(results_path, encoding="utf-8"):
             if line.strip():
                 r = json.loads(line)
                 done[r["id"]] = r
-    if args.list and args.patch:
-        print("%d patches" % len(picked))
-    elif args.list:
-        print("%d mutation points in %d files; %d sampled (seed %d)" % (
-            npoints, len(files), len(picked), args.seed))
+    if args.list:
+        if args.patch:
+            print("%d patches" % len(picked))
+        else:
+            print("%d mutation points in %d files; %d sampled (seed %d)" % (
+                npoints, len(files), len(picked), args.seed))
         for p in picked:
             print("%s %s:%d %-12s %s" % (p["id"], p["file"], p["line"], p["kind"], p["desc"]))
         return 0
     if not args.report:
         ws = os.path.join(args.out, "ws")
         make_workspace(root, ws)
-        for p in picked:
+        for p in (p for p in picked if "patch" in p):
             r = subprocess.run(patch_cmd(p, "--dry-run"), cwd=ws, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT) if "patch" in p else None
-            if r and r.returncode != 0:
+                               stderr=subprocess.STDOUT)
+            if r.returncode != 0:
                 die("%s does not apply to the current tree: %s" % (
                     p["desc"], r.stdout.decode(errors="replace").strip()))
         todo = [p for p in picked if p["id"] not in done]

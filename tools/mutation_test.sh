@@ -53,6 +53,11 @@ sed '0,/    0, 0, 1, 2, 3,/s//    0, 0, 1, 1, 3,/' core/sizeclass.c >"$tmp/patch
 (cd "$tmp/patches" && diff -u --label a/core/sizeclass.c --label b/core/sizeclass.c \
   "$root/core/sizeclass.c" x/sizeclass.c >granule.diff)
 [ $? = 1 ] || fail "could not make the test patch"
+"$tool" --root "$root" --list --patch "$tmp/patches/granule.diff" --out "$tmp/out3" >"$tmp/plist" 2>&1 ||
+  fail "--list --patch failed: $(cat "$tmp/plist")"
+grep -q '^1 patches$' "$tmp/plist" && grep -q ' core/sizeclass.c:[0-9]* patch  *granule.diff$' "$tmp/plist" ||
+  fail "--list --patch does not list the patch: $(cat "$tmp/plist")"
+[ ! -e "$tmp/out3/results.jsonl" ] || fail "--list --patch ran the patch"
 "$tool" --root "$root" --patch "$tmp/patches/granule.diff" --out "$tmp/out3" --check "$check" \
   >"$tmp/patch" 2>&1 || fail "the patch run failed: $(tail -5 "$tmp/patch")"
 grep -q '"kind": "patch", "desc": "granule.diff", "status": "killed", "by": "check"' \
