@@ -79,6 +79,7 @@ HZF_CORE_DEFINES = ["HZ_LARGE_CACHE_BYTES=4194304u"]
 
 HZF_HARNESS_SRCS = [
     "//fuzz:hzf_api.c",
+    "//fuzz:hzf_audit.c",
     "//fuzz:hzf_death.c",
     "//fuzz:hzf_decode.c",
     "//fuzz:hzf_exec.c",

@@ -28,6 +28,11 @@ void hzf_api_free_kept(void (*fn)(void *), void *p) {
   errno = saved;
 }
 
+void hzf_errno_in(const hzf_ctx_t *c) {
+  static const int in[4] = {0, ENOMEM, EINVAL, ERANGE};
+  errno = in[c->index % 4];
+}
+
 int hzf_api_errno_changed(void) {
   int e = hzf__free_errno;
   hzf__free_errno = 0;

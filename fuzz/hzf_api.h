@@ -49,6 +49,13 @@ void hzf_api_free_kept(void (*fn)(void *), void *p);
  * or 0 when every free kept it. The executor asks after every op. */
 int hzf_api_errno_changed(void);
 
+/* Sets errno, before an op's call, to what a program may have left there: 0, ENOMEM,
+ * EINVAL or ERANGE, by the op's index. No call may behave differently for it (the shim
+ * tests errno == ENOMEM after hz fails, so a stale ENOMEM once sent a realloc(p, 0) that
+ * had freed p down its fallback). A call that must set errno is still seen to, except
+ * when the preset is the very value it must set (one op in four for ENOMEM or EINVAL). */
+void hzf_errno_in(const hzf_ctx_t *c);
+
 /* The table in force for the running input. */
 extern const hzf_api_t *hzf_api;
 

@@ -169,6 +169,13 @@ void hzf_decode(const hzf_profile_t *p, const uint8_t *data, size_t size, hzf_pr
 static const char *const hzf__call_names[4] = {"free", "realloc", "usable_size", "free"};
 static const char *const hzf__foreign_names[8] = {
     "libc-malloc", "stack", "global", "mmap", "NULL", "arena-unused", "rodata", "wild"};
+/* The foreign op's pointer source, with the arena edge its arg picks (hzf_run_ops.c). */
+static const char *hzf__foreign_name(unsigned pick, unsigned arg) {
+  static const char *const wild[3] = {"wild", "arena-end", "arena-start-16"};
+  if (pick % 8 == 5) return arg & 1 ? "arena-last-granule" : "arena-last-page";
+  if (pick % 8 == 7) return wild[arg % 3];
+  return hzf__foreign_names[pick % 8];
+}
 static const char *const hzf__classify_names[8] = {
     "live", "interior", "misaligned", "foreign", "stale", "arena-unused", "live", "interior"};
 static const char *const hzf__free_which[4] = {"any", "other-thread's", "own", "newest"};
@@ -262,7 +269,7 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
         snprintf(buf, n, "%s(a next-allocator block)",
                  (sel & 3) == 3 ? "cfree" : hzf__call_names[sel & 3]);
       else
-        snprintf(buf, n, "%s(%s)", hzf__call_names[sel & 3], hzf__foreign_names[o->pick % 8]);
+        snprintf(buf, n, "%s(%s)", hzf__call_names[sel & 3], hzf__foreign_name(o->pick, o->arg));
       break;
     case HZF_INTERIOR:
       if (sel & 8)
@@ -288,6 +295,10 @@ void hzf_describe(const hzf_program_t *prog, unsigned i, char *buf, size_t n) {
       snprintf(buf, n, "%s sel=%u pick=%u arg=%u", edge[sel & 7], sel, o->pick, o->arg);
       break;
     }
+    case HZF_CHECK:
+      snprintf(buf, n, "audit: probe '%s' (or the next that applies), then check",
+               hzf_audit_probe_name(o->arg % hzf_audit_probe_count()));
+      break;
     case HZF_OOM: {
       static const char *const mode[4] = {"refuse commit #", "refuse every commit from #",
                                           "refuse decommit #", "disarm"};

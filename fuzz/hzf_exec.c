@@ -129,7 +129,7 @@ static const struct {
     {"misuse-not-reported", "every misuse is reported exactly once"},
     {"misuse-reported-twice", "every misuse is reported exactly once"},
     {"misuse-wrong-kind", "every misuse is reported with one of the expected kinds"},
-    {"misuse-message", "a misuse report begins \"hz: <fault> in <call>(<pointer>)\""},
+    {"misuse-message", "a misuse report is the line \"hz: <fault> in <call>(0x<pointer>): <detail>\""},
     {"false-fault", "correct use is never reported"},
     {"misuse-result", "after a reported misuse the call has no effect: NULL with EINVAL "
                       "(realloc), 0 (usable_size)"},
@@ -141,6 +141,8 @@ static const struct {
     {"thread-cache", "a thread can register with hz while ids are free"},
     {"hang", "every op completes (no cycle in a free list, no lost wake-up, no deadlock)"},
     {"heap-check", "hz_heap_check passes"},
+    {"race-point", "an armed race fires when its op goes through its race point"},
+    {"checker-audit", "hz_heap_check reports each rule it checks when that rule is broken"},
     {"reset", "after an input's teardown the program holds no block and only the caller a cache"},
     {"free-extent-zero", "every byte of a free extent at or past its dirty prefix reads as zero"},
     {"retention", "after every block is freed, every thread exits and one thread flushes "
@@ -517,6 +519,8 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
     } else if (ex->opt.mode == HZF_MODE_BATON && !ex->failed) {
       hzf__call(ex, o->thread, HZF_CMD_RECARVE);
     }
+  } else if (o->kind == HZF_CHECK && !ex->opt.unchecked) {
+    hzf_op_audit(&c);
   }
   hzf_race_end(&c);
   if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);

@@ -236,6 +236,10 @@ void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size);
 void hzf_realloc_kept(hzf_ctx_t *c, unsigned i);
 /* Arms (or disarms) fault injection at the OS boundary (hzf_oom.h). */
 void hzf_op_oom(hzf_ctx_t *c);
+/* The checker audit (hzf_audit.c), with every worker parked: breaks one rule of the heap
+ * check on the live heap, requires hz_heap_check to report exactly that rule, and restores
+ * every byte it changed. */
+void hzf_op_audit(hzf_ctx_t *c);
 /* Sets a class's TLS SLL fill level: empty, one below its bound, at it, or one over. */
 void hzf_op_fill(hzf_ctx_t *c);
 /* Forks while every worker is parked (the executor runs it). The child, with only this

@@ -68,14 +68,16 @@ bool hzf_expect_fault(hzf_ctx_t *c, unsigned allowed, hz_op_t op, const char *wh
     hzf_fail(c, "misuse-wrong-kind", expected, "%s: %s", what, r->message);
     return false;
   }
-  /* What a user reads (docs/ARCHITECTURE.md, misuse reports): the fault, the call and the
-   * pointer, before any detail. */
+  /* What a user reads (docs/ARCHITECTURE.md, misuse reports), the whole line: the fault,
+   * the call and the pointer the record carries, then ": " and a detail, and no more lines. */
   char line[120];
   snprintf(line, sizeof line, "hz: %s in %s(0x%lx)", hz_fault_name(r->kind), hz_op_name(r->op),
            (unsigned long)(uintptr_t)r->ptr);
-  if (strncmp(r->message, line, strlen(line)) != 0) {
-    hzf_fail(c, "misuse-message", "the report begins \"hz: <fault> in <call>(<pointer>)\"",
-             "%s: expected \"%s\", got \"%s\"", what, line, r->message);
+  const char *detail = r->message + strlen(line);
+  if (strncmp(r->message, line, strlen(line)) != 0 || strncmp(detail, ": ", 2) != 0 ||
+      detail[2] == 0 || strchr(detail, '\n')) {
+    hzf_fail(c, "misuse-message", "the report is \"hz: <fault> in <call>(0x<pointer>): <detail>\"",
+             "%s: expected \"%s: <detail>\", got \"%s\"", what, line, r->message);
     return false;
   }
   hzf_note(c, "reported: %s", hz_fault_name(r->kind));

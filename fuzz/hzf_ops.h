@@ -46,7 +46,8 @@ typedef enum {
   HZF_DOUBLE_FREE, /* free a block, then free/realloc/usable_size it again */
   HZF_STALE,       /* free/realloc/usable_size through a stale pointer to a freed block */
   HZF_CLASSIFY,    /* hz_classify of live, interior, misaligned, foreign, stale pointers */
-  HZF_CHECK,       /* whole-heap check and full content verification now */
+  HZF_CHECK,       /* the checker audit (a probe breaks one heap rule; the heap check must
+                      name it), then the whole-heap check and full content verification */
   HZF_EDGE,        /* the API contract's edges: 0 and impossible sizes, calloc overflow
                       shapes, every class of alignment, realloc to 0 and in place */
   HZF_OOM,         /* fault injection: refuse the n-th commit, every commit from the n-th,
@@ -141,6 +142,9 @@ int hzf_race_point_of(unsigned sel);
 #define HZF_RACE_STEPS 6u
 unsigned hzf_race_step_of(unsigned sel);
 const char *hzf_race_step_name(unsigned sel);
+/* A check op's audit probe (hzf_audit.c): arg % count picks the first one tried. */
+unsigned hzf_audit_probe_count(void);
+const char *hzf_audit_probe_name(unsigned i);
 /* Burst length of malloc and free: 1, or 2..256 when sel bit 2 is set. */
 unsigned hzf_burst_of(unsigned sel);
 /* Burst length of calloc, from its pick byte: 1, or 2..256 when bit 7 is set. */

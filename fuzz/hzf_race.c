@@ -48,7 +48,10 @@ static struct {
   size_t churn_size;
   hzf_ctx_t *ctx;  /* the armed op's, while it runs */
   bool fired;
+  hz_stats_t before; /* the counters when the armed op started */
 } hzf__race;
+
+static bool hzf__hooked; /* the core has race points and calls the hook */
 
 /* The racing free of a free op: armed on the freeing thread only. */
 static _Thread_local void *hzf__inline_block;
@@ -118,14 +121,53 @@ void hzf_race_begin(hzf_ctx_t *c) {
   }
   hzf__race.fired = false;
   hzf__race.ctx = c;
+  hz_get_stats(&hzf__race.before);
   hzf__hold(c, c->op->thread);
   hzf__race.live = true;
+}
+
+/* The slow-path counter (hz_stats_t) that moves exactly when a thread goes through race
+ * point `point`, or NULL where there is none: a remote push counts nothing, and a collect
+ * counts the reclaim of an abandoned slab too, which passes no race point (slab.c). */
+static const char *hzf__point_event(int point, const hz_stats_t *s, uint64_t *n) {
+  switch (point) {
+    case HZ_RACE_ADOPT: *n = s->adoptions; return "adoptions";
+    case HZ_RACE_ABANDON: *n = s->abandons; return "abandons";
+    case HZ_RACE_POOL_TAKE: *n = s->slab_inits; return "slab_inits";
+    case HZ_RACE_LARGE_PUBLISH: *n = s->large_allocs; return "large_allocs";
+    default: return NULL;
+  }
+}
+
+/* Race-point liveness: an armed race that did not fire, while its op made the event of
+ * its point (or, armed for the first point reached, of any point) happen, means the op
+ * went through that code without reaching the race point: a point compiled out, moved
+ * off the path, or behind a condition. Every race would then test nothing, silently. In
+ * the baton mode only the armed op's thread is in hz until the race fires, so the
+ * counters moved for that op alone. */
+static void hzf__check_fired(hzf_ctx_t *c) {
+  if (hzf__race.fired || !hzf__hooked || hzf_failed(c)) return;
+  hz_stats_t now;
+  hz_get_stats(&now);
+  for (int p = 0; p < (int)HZ_RACE_POINT_COUNT; p++) {
+    uint64_t was, is;
+    const char *event = hzf__point_event(p, &hzf__race.before, &was);
+    if (!event || (hzf__race.point >= 0 && hzf__race.point != p)) continue;
+    hzf__point_event(p, &now, &is);
+    if (is != was) {
+      hzf_fail(c, "race-point", "an armed race fires when its op passes the race point",
+               "the op made %llu %s, each past %s, and the race point never ran",
+               (unsigned long long)(is - was), event, hz_race_point_name((hz_race_point_t)p));
+      return;
+    }
+  }
 }
 
 /* Blocks the race did not free go back to the model as they were (or, if the armed op
  * filled it, are freed here). */
 void hzf_race_end(hzf_ctx_t *c) {
   if (!hzf__race.live) return;
+  hzf__check_fired(c);
   hzf__race.live = hzf__race.armed = false;
   hzf__race.ctx = NULL;
   hzf_model_t *m = c->m;
@@ -218,4 +260,4 @@ static void hzf__race_hook(hz_race_point_t where, void *obj) {
   hzf_note(c, "] ");
 }
 
-void hzf_race_install(void) { hz_set_race_hook(hzf__race_hook); }
+void hzf_race_install(void) { hzf__hooked = hz_set_race_hook(hzf__race_hook); }

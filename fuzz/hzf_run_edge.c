@@ -37,7 +37,7 @@ static const size_t hzf__huge[] = {
 static void hzf__sized_call(hzf_ctx_t *c, hzf_fn_t fn, size_t a, size_t b, size_t req) {
   hzf_contract_t k = hzf_oracle(fn, a, b);
   if (!k.must_fail && (c->m->n == HZF_MAX_LIVE || hzf_model_large_full(c->m, req, k.align))) return;
-  errno = 0;
+  hzf_errno_in(c);
   void *p = fn == HZF_FN_CALLOC    ? hzf_api->calloc(a, b)
             : fn == HZF_FN_REALLOC ? hzf_api->realloc(NULL, b)
                                    : hzf_api->malloc(a);
@@ -76,7 +76,7 @@ static void hzf__reallocarray_shape(hzf_ctx_t *c, unsigned i, size_t n, size_t s
   hzf_contract_t k = over ? (hzf_contract_t){.must_fail = true, .err = ENOMEM}
                           : hzf_oracle(HZF_FN_REALLOC, 1, total);
   if (!over && total && !k.must_fail && !k.may_fail) return; /* an ordinary realloc */
-  errno = 0;
+  hzf_errno_in(c);
   void *q = hzf_api->reallocarray(c->m->b[i].p, n, s);
   int err = errno;
   if (!hzf_expect_no_fault(c, "reallocarray")) return;
@@ -168,7 +168,7 @@ static void hzf__realloc_edges(hzf_ctx_t *c) {
   if (i < 0 || !hzf_model_verify(c, (unsigned)i, "before realloc")) return;
   hzf_block_t *b = &c->m->b[i];
   if (c->op->sel & 8) {
-    errno = 0;
+    hzf_errno_in(c);
     void *q = hzf_api->realloc(b->p, 0);
     if (!hzf_expect_no_fault(c, "realloc(p, 0)")) return;
     if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
@@ -201,7 +201,7 @@ static void hzf__huge_request(hzf_ctx_t *c) {
     int i = hzf_model_pick(c->m, c->op->pick);
     if (i < 0) return;
     hzf_contract_t k = hzf_oracle(HZF_FN_REALLOC, 1, size);
-    errno = 0;
+    hzf_errno_in(c);
     void *q = hzf_api->realloc(c->m->b[i].p, size);
     int err = errno;
     if (!hzf_expect_no_fault(c, "realloc to a huge size")) return;
@@ -320,7 +320,7 @@ static uint64_t hzf__stat(const hz_stats_t *s, unsigned k) {
  * once the call is judged: a fault, a failure (which must be an injected one), or the
  * shim's fallback (held to its contract and freed). */
 static unsigned char *hzf__loop_malloc(hzf_ctx_t *c, size_t size, const char *what) {
-  errno = 0;
+  hzf_errno_in(c);
   unsigned char *p = hzf_api->malloc(size);
   if (!hzf_expect_no_fault(c, what)) return NULL;
   if (!p) {

@@ -35,7 +35,7 @@ static void *hzf__bad_call(hzf_ctx_t *c, unsigned call, void *p, hz_op_t *op) {
   switch (call & 3) {
     case 1: {
       *op = HZ_OP_REALLOC;
-      errno = 0;
+      hzf_errno_in(c);
       void *q = hzf_api->realloc(p, 64);
       int e = errno;
       if (q) hzf_fail(c, "misuse-result", "realloc of a bad pointer returns NULL",
@@ -75,7 +75,7 @@ static void hzf__calloc(hzf_ctx_t *c) {
   const hzf_op_t *o = c->op;
   if (o->sel & 32) {
     size_t elem = 3 + (o->arg & 0xff), nmemb = SIZE_MAX / elem + 1;
-    errno = 0;
+    hzf_errno_in(c);
     void *p = hzf_api->calloc(nmemb, elem);
     if (p || errno != ENOMEM)
       hzf_fail(c, "calloc-overflow", "NULL with errno ENOMEM when nmemb * size overflows",
@@ -125,7 +125,7 @@ void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
   void *const sentinel = (void *)&hzf__global[0][16];
   void *p = fn == 2 ? sentinel : NULL;
   int rc = 0;
-  errno = 0;
+  hzf_errno_in(c);
   if (fn == 0) p = hzf_api->aligned_alloc(align, size);
   else if (fn == 1) p = hzf_api->memalign(align, size);
   else rc = hzf_api->posix_memalign(&p, align, size);
@@ -165,7 +165,7 @@ static void hzf__valloc(hzf_ctx_t *c, bool pv, size_t size) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), req = size;
   if (pv) req = size ? (size + page - 1) & ~(page - 1) : page;
   if (hzf_model_large_full(c->m, req, page)) return;
-  errno = 0;
+  hzf_errno_in(c);
   void *p = pv ? hzf_api->pvalloc(size) : hzf_api->valloc(size);
   if (!hzf_expect_no_fault(c, pv ? "pvalloc" : "valloc")) return;
   hzf_note(c, "%s(%zu) ", pv ? "pvalloc" : "valloc", size);
@@ -210,7 +210,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
   bool was_large = b->large && hz_in_arena(p);
   hz_stats_t before;
   if (was_large) hz_get_stats(&before);
-  errno = 0;
+  hzf_errno_in(c);
   /* The shim's reallocarray is its realloc behind an overflow check: half the blocks go
    * through it, as two factors when the size has them. */
   void *q = !hzf_api->reallocarray || !(b->id & 1) ? hzf_api->realloc(p, ns)
@@ -525,6 +525,21 @@ void hzf_op_reuse_free(hzf_ctx_t *c) {
 
 /* ---- misuse --------------------------------------------------------------------- */
 
+/* Addresses at the arena's edges, where its range tests have their boundaries (an
+ * off-by-one there reads past the page-tag table or claims a neighbour's memory). Inside:
+ * the start of the last page or the last granule. Outside: an address out of nowhere,
+ * the first byte past the end, or the last granule before the start. */
+static uintptr_t hzf__arena_tail(unsigned arg) {
+  return hz_arena.base + HZ_ARENA_SIZE - (arg & 1 ? 16 : 4096);
+}
+static uintptr_t hzf__wild(unsigned arg) {
+  switch (arg % 3) {
+    case 0: return 0x7ff0deadbee0ull;
+    case 1: return hz_arena.base + HZ_ARENA_SIZE;
+    default: return hz_arena.base - 16;
+  }
+}
+
 static void hzf__foreign(hzf_ctx_t *c) {
   unsigned src = c->op->pick % 8, call = c->op->sel & 3;
   if (hzf_api->shim && src != 4 && src != 5) {
@@ -544,14 +559,15 @@ static void hzf__foreign(hzf_ctx_t *c) {
       p = watch = map == MAP_FAILED ? NULL : map;
       break;
     case 4: p = NULL; break;
-    case 5: /* the arena's last page: hz memory that was never handed out */
-      p = (void *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
+    case 5: /* the arena's last page or last granule: hz memory never handed out */
+      p = (void *)hzf__arena_tail(c->op->arg);
       allowed = HZF_BIT(HZ_FAULT_NOT_ALLOCATED);
       break;
     case 6: p = (void *)hzf__rodata; break;
-    default: p = (void *)(uintptr_t)0x7ff0deadbee0ull; break;
+    default: p = (void *)hzf__wild(c->op->arg); break;
   }
-  if (p && hz_in_arena(p) && src != 5) return; /* the wild address fell in the arena */
+  /* The wild address fell in the arena (tested here, not with hz's own range test). */
+  if (p && (uintptr_t)p - hz_arena.base < HZ_ARENA_SIZE && src != 5) return;
   if (watch) memset(watch, 0x5C, 64);
   if (!p) { /* NULL: free and usable_size are quiet no-ops; realloc is malloc */
     if (call == 1) {
@@ -749,8 +765,10 @@ static void hzf__classify(hzf_ctx_t *c) {
       aligned = 1u << HZ_PTR_INTERIOR;
     }
   } else if (what == 3) { /* never hz's: every address of the granule is foreign */
-    const void *srcs[3] = {stack, hzf__global_of(c), hzf__rodata};
-    p = g = srcs[c->op->pick % 3];
+    const void *srcs[5] = {stack, hzf__global_of(c), hzf__rodata,
+                           (const void *)(hz_arena.base + HZ_ARENA_SIZE),
+                           (const void *)(hz_arena.base - 16)};
+    p = g = srcs[c->op->pick % 5];
     aligned = misaligned = 1u << HZ_PTR_FOREIGN;
     i = -1;
   } else if (what == 4) { /* a block freed since, not reused by a live one */
@@ -759,8 +777,8 @@ static void hzf__classify(hzf_ctx_t *c) {
     if (hzf_model_live(m, p, 16)) return;
     aligned = 1u << HZ_PTR_FREE | 1u << HZ_PTR_UNALLOCATED | 1u << HZ_PTR_INTERIOR;
     i = -1;
-  } else { /* the arena's last page, which nothing reaches */
-    p = g = (const unsigned char *)(hz_arena.base + HZ_ARENA_SIZE - 4096);
+  } else { /* the arena's last page or last granule, which nothing reaches */
+    p = g = (const unsigned char *)hzf__arena_tail(c->op->arg);
     aligned = 1u << HZ_PTR_UNALLOCATED;
     i = -1;
   }
