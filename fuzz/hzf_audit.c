@@ -26,6 +26,10 @@
 
 /* The most words one probe changes: a slab's page tags and a few fields. */
 #define HZF_AUDIT_WRITES ((unsigned)HZ_PAGES_PER_SLAB + 16u)
+/* Probes one check op runs, from the one its arg names on: each costs a heap check, and
+ * all of them at every check op cost a tenth of a fuzzer's exec/s. Across an input's
+ * check ops (and the seeds: audit_test) every probe runs. */
+#define HZF_AUDIT_PER_OP 8u
 /* Candidates a probe chooses among (the first ones, in heap order, if there are more). */
 #define HZF_AUDIT_CANDS 1024u
 
@@ -625,7 +629,7 @@ void hzf_op_audit(hzf_ctx_t *c) {
                                                     (unsigned)(c->op->arg / HZF_NPROBES) << 14;
   unsigned ran = 0;
   uint32_t set = 0;
-  for (unsigned k = 0; k < HZF_NPROBES && !hzf_failed(c); k++) {
+  for (unsigned k = 0; k < HZF_NPROBES && ran < HZF_AUDIT_PER_OP && !hzf_failed(c); k++) {
     unsigned p = (first + k) % HZF_NPROBES;
     e.n = 0;
     const char *rule = hzf__probes[p].fn(&e, pick);
