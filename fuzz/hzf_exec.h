@@ -149,6 +149,9 @@ bool hzf_model_disjoint(hzf_ctx_t *c, const void *p, size_t n);
 void hzf_model_bury(hzf_model_t *m, const void *p, size_t req);
 /* The size a malloc-like op asks for: hzf_size_of, or a freed block's size. */
 size_t hzf_model_size(const hzf_model_t *m, unsigned mode, unsigned arg);
+/* hz_heap_check (its census into *census, which may be NULL), a violation reported as a
+ * "heap-check" failure naming the invariant. */
+bool hzf_model_heap_ok(hzf_ctx_t *c, hz_census_t *census);
 /* Whole-heap check, census against the model(s), no overlap, every block's contents (all
  * checked bytes when `full`, else the first and last 64 bytes of each block) and, under
  * ASan, every recently freed address no live block covers reads as poisoned. `models` are

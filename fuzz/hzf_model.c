@@ -542,8 +542,7 @@ static bool hzf__pool_counted(hzf_ctx_t *c) {
   return true;
 }
 
-/* hz_heap_check, its violation reported as a failure naming the invariant. */
-static bool hzf__heap_ok(hzf_ctx_t *c, hz_census_t *census) {
+bool hzf_model_heap_ok(hzf_ctx_t *c, hz_census_t *census) {
   hz_violation_t v;
   if (!hz_heap_check(&v, census)) return true;
   hzf_fail(c, "heap-check", "hz_heap_check passes", "%s: %s", v.invariant, v.message);
@@ -611,7 +610,7 @@ static bool hzf__graves_poisoned(hzf_ctx_t *c, const hzf_block_t *const *all, un
 bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels, bool full) {
   if (!hzf_checking(c)) return true;
   hz_census_t census;
-  if (!hzf__heap_ok(c, &census) || !hzf__caches_bounded(c) || !hzf__pool_counted(c))
+  if (!hzf_model_heap_ok(c, &census) || !hzf__caches_bounded(c) || !hzf__pool_counted(c))
     return false;
   static const hzf_block_t *all[HZF_MAX_LIVE * (HZF_MAX_THREADS + 1)];
   uint64_t small = 0, large = 0;
@@ -650,7 +649,7 @@ bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmod
 bool hzf_model_check_empty(hzf_ctx_t *c) {
   if (!hzf_checking(c)) return true;
   hz_census_t k;
-  if (!hzf__heap_ok(c, &k)) return false;
+  if (!hzf_model_heap_ok(c, &k)) return false;
   if (k.slabs_owned || k.slabs_abandoned || k.cached_blocks || k.queued_blocks ||
       k.superslabs_slab > 1) {
     hzf_fail(c, "retention", "the empty heap: no owned or abandoned slab, nothing cached or "

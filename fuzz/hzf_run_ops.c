@@ -765,9 +765,8 @@ static void hzf__classify(hzf_ctx_t *c) {
       aligned = 1u << HZ_PTR_INTERIOR;
     }
   } else if (what == 3) { /* never hz's: every address of the granule is foreign */
-    const void *srcs[5] = {stack, hzf__global_of(c), hzf__rodata,
-                           (const void *)(hz_arena.base + HZ_ARENA_SIZE),
-                           (const void *)(hz_arena.base - 16)};
+    const void *srcs[5] = {stack, hzf__global_of(c), hzf__rodata, (const void *)hzf__wild(1),
+                           (const void *)hzf__wild(2)};
     p = g = srcs[c->op->pick % 5];
     aligned = misaligned = 1u << HZ_PTR_FOREIGN;
     i = -1;
