@@ -106,6 +106,14 @@ HZ_CHECKER static int hz__check_slab(hz__check_t *c, hz_slab_t *s) {
       return hz__fail(c, "an owned slab's owner is a registered thread", s,
                       "slab %p owner %u", (void *)hz_slab_start(s), owner);
     c->owned_by[owner]++;
+    /* Retention: an owner looks into its full slabs' queues only when its hint says one
+     * went non-empty, so without the bit these blocks wait for a flush that may never
+     * come (the freeing thread sets it when its push finds the queue empty). */
+    if (s->state == HZ_SLAB_FULL && atomic_load(&s->remote) != NULL &&
+        !(atomic_load(&hz_remote_hint[owner].bits) & ((uint64_t)1 << s->cls)))
+      return hz__fail(c, "a FULL slab whose remote queue holds a block has its class's bit in "
+                      "its owner's remote hint", s, "slab %p class %u owner %u",
+                      (void *)hz_slab_start(s), (unsigned)s->cls, owner);
   }
   for (void *b = s->freelist; b; b = hz_link_get(b))
     if (hz__mark(c, s, b, "a freelist")) return 1;

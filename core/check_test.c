@@ -4,6 +4,7 @@
  * docs/INVARIANTS.md on a real heap state, expects the check to fail naming that
  * equation with a message that names the part it found broken, puts the field back and
  * expects the heap to check clean again. */
+#include <pthread.h>
 #include <string.h>
 
 #include "core/api.h"
@@ -109,5 +110,32 @@ HZ_TEST(a_block_twice_on_a_slab_freelist_is_found) {
   hz_link_set(b, after_b);
   HZ_TEST_CENSUS();
   hz_free(p[0]);
+  hz_thread_flush();
+}
+
+static void *free_one(void *p) {
+  hz_free(p);
+  hz_thread_flush(); /* publishes the batch: the block waits in its slab's remote queue */
+  return NULL;
+}
+
+HZ_TEST(a_full_slab_whose_remote_frees_are_hidden_from_its_owner_is_found) {
+  hz_thread_flush();
+  enum { N = 2 * 128 };
+  void *p[N];
+  for (int i = 0; i < N; i++) p[i] = hz_malloc(2500);
+  hz_slab_t *s = hz_slab_of(p[0]); /* every block taken, and a refill moved on: FULL */
+  HZ_REQUIRE(s->state == HZ_SLAB_FULL && N > (int)s->capacity);
+  pthread_t t;
+  HZ_REQUIRE(pthread_create(&t, NULL, free_one, p[0]) == 0);
+  pthread_join(t, NULL);
+  _Atomic uint64_t *hint = &hz_remote_hint[atomic_load(&s->owner)].bits;
+  uint64_t bit = (uint64_t)1 << s->cls;
+  HZ_REQUIRE(atomic_load(&s->remote) != NULL && (atomic_load(hint) & bit));
+  atomic_fetch_and(hint, ~bit);
+  expect_violation("a FULL slab whose remote queue holds a block has its class's bit", "owner");
+  atomic_fetch_or(hint, bit);
+  HZ_TEST_CENSUS();
+  for (int i = 1; i < N; i++) hz_free(p[i]);
   hz_thread_flush();
 }

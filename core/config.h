@@ -73,6 +73,14 @@
 #define HZ_LARGE_CACHE_BYTES (64u * 1024u * 1024u)
 #endif
 
+/* HZ_EXTENT_BINS: free extents of 1..HZ_EXTENT_BINS SuperSlabs (default 32: up to 64 MiB)
+ * have one list per length, so a request finds a fitting extent without a search; longer
+ * ones share one list that a request walks. The fuzz core takes 4, so that the shared
+ * list holds the free extents of its small heaps too. */
+#ifndef HZ_EXTENT_BINS
+#define HZ_EXTENT_BINS 32u
+#endif
+
 /* HZ_SEED_BUG: 0 (default) or one HZ_BUG_<NAME> of core/seed_bugs.h, which re-introduces
  * that one known bug for tools/bugzoo to prove the suite catches it. Never for real use. */
 
@@ -119,6 +127,9 @@
 #endif
 #if HZ_ARENA_SHIFT < 24 || HZ_ARENA_SHIFT > 42
 #error "HZ_ARENA_SHIFT must be in [24, 42]"
+#endif
+#if HZ_EXTENT_BINS < 1 || HZ_EXTENT_BINS > 1024
+#error "HZ_EXTENT_BINS must be in [1, 1024]"
 #endif
 #if HZ_MAX_THREADS >= 0xFFFFu
 #error "HZ_MAX_THREADS must fit the 16-bit owner field of a page tag"

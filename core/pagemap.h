@@ -20,7 +20,6 @@
 #include "core/base.h"
 
 #define HZ_SLAB_META_SIZE 128u
-#define HZ_EXTENT_BINS 32u /* free extents of 1..32 SuperSlabs have exact-length lists */
 #define HZ_NO_EXTENT UINT32_MAX
 
 #define HZ_TAG(owner, cls) (((uint32_t)(owner) << 16) | ((uint32_t)(cls) + 1u))

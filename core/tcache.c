@@ -79,6 +79,9 @@ static hz_slab_t *hz__next_slab(hz_tcache_t *tc, unsigned cls) {
     if (s->free_count > 0 || HZ_LOAD(&s->carved) < s->capacity) return s;
     hz__file(tc, s); /* still full: keep it owned, its remote frees will come */
   }
+  /* Growth: a fresh slab only when this thread holds no slab of the class with a free
+   * block; one passed over keeps its free blocks from every later refill. */
+  HZ_ASSERT(tc->active[cls] == NULL && tc->partial[cls].head == NULL);
   s = hz_pool_take();
   if (s) {
     hz_race_point(HZ_RACE_POOL_TAKE, s);

@@ -64,7 +64,7 @@ HARNESS="hzf_api hzf_audit hzf_death hzf_decode hzf_exec hzf_input hzf_model hzf
 # The fuzz core's configuration (fuzz/BUILD.bazel hz_fuzz_core): internal assertions on,
 # race points on (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, as OSS-Fuzz also defines), the
 # knobs at the fuzzers' scale (HZF_CORE_DEFINES in fuzz/defs.bzl).
-flags=(-std=c11 -D_GNU_SOURCE -DHZ_DEBUG=2 -DHZ_LARGE_CACHE_BYTES=4194304u
+flags=(-std=c11 -D_GNU_SOURCE -DHZ_DEBUG=2 -DHZ_LARGE_CACHE_BYTES=4194304u -DHZ_EXTENT_BINS=4u
        -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
        -I"$root" -g -O2 -fno-omit-frame-pointer -Wall -Wno-unused-command-line-argument)
 read -r -a user_flags <<<"${CFLAGS:-}"

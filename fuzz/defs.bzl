@@ -74,8 +74,10 @@ HZF_DEFAULT_CORE = "//fuzz:hz_fuzz_core"
 # The core's knobs at the fuzzers' scale, for every core the suite fuzzes or replays
 # through (the bugzoo's too): a 4 MiB floor for the large-block cache, not 64 MiB, so
 # that the few large blocks an input holds overflow it and their frees reach the trim and
-# its decommits (the `dirty-bound` check) within seconds, as a long-running program's do.
-HZF_CORE_DEFINES = ["HZ_LARGE_CACHE_BYTES=4194304u"]
+# its decommits (the `dirty-bound` check) within seconds, as a long-running program's do;
+# and exact-length free-extent bins up to 8 MiB, not 64 MiB, so that the freed runs of
+# a few large blocks go to the shared list of longer extents and the search walks it.
+HZF_CORE_DEFINES = ["HZ_LARGE_CACHE_BYTES=4194304u", "HZ_EXTENT_BINS=4u"]
 
 HZF_HARNESS_SRCS = [
     "//fuzz:hzf_api.c",

@@ -127,6 +127,7 @@ typedef enum {
   HZF_SLABS_UNCARVED, /* owned, not yet carved to capacity */
   HZF_SLABS_WITH_FREE,  /* ACTIVE or PARTIAL with a free block */
   HZF_SLABS_NONE_FREE,  /* ACTIVE or FULL without one */
+  HZF_SLABS_FULL_QUEUED, /* FULL, with blocks in its remote queue */
   HZF_SLABS_QUEUED,     /* not slabs: the blocks in owned slabs' remote queues */
 } hzf_slab_set_t;
 
@@ -142,6 +143,7 @@ static bool hzf__in_set(const hz_slab_t *s, hzf_slab_set_t set) {
       return (s->state == HZ_SLAB_ACTIVE || s->state == HZ_SLAB_PARTIAL) && hzf__has_free(s);
     case HZF_SLABS_NONE_FREE:
       return (s->state == HZ_SLAB_ACTIVE || s->state == HZ_SLAB_FULL) && !hzf__has_free(s);
+    case HZF_SLABS_FULL_QUEUED: return s->state == HZ_SLAB_FULL && atomic_load(&s->remote);
     case HZF_SLABS_QUEUED: return false;
   }
   return false;
@@ -522,6 +524,16 @@ static const char *hzf__probe_batches(hzf__edits_t *e, unsigned pick) {
     }
   }
 }
+/* A full slab's remote frees hidden from its owner: its class's bit of the hint cleared. */
+static const char *hzf__probe_hint(hzf__edits_t *e, unsigned pick) {
+  hz_slab_t *s = hzf__slab(pick, HZF_SLABS_FULL_QUEUED);
+  if (!s) return NULL;
+  _Atomic uint64_t *bits = &hz_remote_hint[atomic_load(&s->owner)].bits;
+  uint64_t v = atomic_load(bits) & ~((uint64_t)1 << s->cls);
+  hzf__put(e, (void *)bits, &v, sizeof v);
+  return "a FULL slab whose remote queue holds a block has its class's bit in its owner's "
+         "remote hint";
+}
 /* The pool's list one short of its count, or an abandoned slab taken off its list. */
 static const char *hzf__probe_pool_lists(hzf__edits_t *e, unsigned pick) {
   if (pick & 1) {
@@ -601,6 +613,7 @@ static const struct {
     {"remote batches", hzf__probe_batches},
     {"pool lists", hzf__probe_pool_lists},
     {"split extent", hzf__probe_split},
+    {"remote hint", hzf__probe_hint},
 };
 #define HZF_NPROBES (sizeof hzf__probes / sizeof hzf__probes[0])
 _Static_assert(HZF_NPROBES <= 32, "a trace names the probes that ran as a 32-bit set");
