@@ -234,7 +234,8 @@ static uint32_t hz__find_free(uint32_t n, uint32_t align, hz_ss_kind_t kind, siz
 }
 
 /* Whether some free extent holds n SuperSlabs aligned to `align`. It walks the SuperSlabs,
- * not the bins, so that it judges the bins' search instead of repeating it. */
+ * not the bins, so that it judges the bins' search instead of repeating it. Only an
+ * HZ_ASSERT_EXPENSIVE calls it, which below HZ_DEBUG 2 does not: hence `unused`. */
 __attribute__((unused)) static bool hz__fits_free(uint32_t n, uint32_t align) {
   for (uint32_t i = 0; i < hz_arena.bump; i++) {
     const hz_superslab_t *h = &hz_arena.ss[i];

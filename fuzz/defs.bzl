@@ -91,6 +91,7 @@ HZF_HARNESS_SRCS = [
     "//fuzz:hzf_oracle.c",
     "//fuzz:hzf_proc.c",
     "//fuzz:hzf_race.c",
+    "//fuzz:hzf_report.c",
     "//fuzz:hzf_run_edge.c",
     "//fuzz:hzf_run_ops.c",
 ]

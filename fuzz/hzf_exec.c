@@ -143,6 +143,8 @@ static const struct {
     {"heap-check", "hz_heap_check passes"},
     {"race-point", "an armed race fires when its op goes through its race point"},
     {"checker-audit", "hz_heap_check reports each rule it checks when that rule is broken"},
+    {"report-audit", "without an error hook, a misuse report or an internal assertion writes "
+                     "its one documented line to stderr, then aborts"},
     {"reset", "after an input's teardown the program holds no block and only the caller a cache"},
     {"free-extent-zero", "every byte of a free extent at or past its dirty prefix reads as zero"},
     {"retention", "after every block is freed, every thread exits and one thread flushes "
@@ -521,6 +523,7 @@ static void hzf__executor_op(hzf_exec_t *ex, unsigned i) {
     }
   } else if (o->kind == HZF_CHECK && !ex->opt.unchecked) {
     hzf_op_audit(&c);
+    hzf_op_report_audit(&c);
   }
   hzf_race_end(&c);
   if (o->kind != HZF_REUSE || ex->opt.mode == HZF_MODE_DIRECT) hzf__trace(&c);

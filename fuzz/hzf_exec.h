@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "core/hz_debug.h"
 #include "fuzz/hzf_ops.h"
@@ -251,6 +252,17 @@ void hzf_op_fill(hzf_ctx_t *c);
  * verdict through a pipe, and kills a child that does not finish (a lock left held across
  * fork). Then the parent goes on with the heap the fork handlers gave back. */
 void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels);
+/* Waits until a forked child writes to pipe fd or exits (the fork op's child, the report
+ * audit's): NULL then, else why the child was given up. The child is judged by its
+ * progress, not by the clock: on a loaded machine a healthy child can wait seconds for a
+ * CPU. One that neither runs, nor waits to run, nor gains CPU time for 5 s is stuck (a lock
+ * held across fork); one that has run for the watchdog's limit in CPU time is spinning.
+ * While it progresses, the watchdog hears so. */
+const char *hzf_wait_child(hzf_ctx_t *c, int fd, pid_t pid);
+/* The report audit (hzf_report.c), once per process at the first check op, with every
+ * worker parked: a forked child reports a misuse without a hook and fails an assertion,
+ * and must write the documented line and die of SIGABRT. */
+void hzf_op_report_audit(hzf_ctx_t *c);
 
 /* Runs one op on the calling thread (which is the op's thread). Ops that involve every
  * thread (REUSE's flushes, EXIT) have their per-thread halves called by the executor. */

@@ -501,14 +501,7 @@ static const char *hzf__fork_child(hzf_ctx_t *c, hzf_model_t *const *models, uns
   return NULL;
 }
 
-/* Waits for the child's verdict; NULL when it came (or the child exited), else why the
- * child was given up. The pipe's write end closes when the child exits, and it writes only
- * once, just before, so one poll wakes on either. The child is judged by its progress, not
- * by the clock: on a loaded machine a healthy child can wait seconds for a CPU. One that
- * neither runs, nor waits to run, nor gains CPU time for 5 s is stuck (a lock held across
- * fork); one that has run for the watchdog's limit in CPU time is spinning. While it
- * progresses, the watchdog hears so. */
-static const char *hzf__wait_child(hzf_ctx_t *c, int fd, pid_t pid) {
+const char *hzf_wait_child(hzf_ctx_t *c, int fd, pid_t pid) {
   struct pollfd pf = {fd, POLLIN, 0};
   unsigned long last = 0;
   unsigned idle_s = 0;
@@ -555,7 +548,7 @@ void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels) {
   close(fd[1]);
   c->check_now = true;
   int status = 0;
-  const char *stuck = hzf__wait_child(c, fd[0], pid);
+  const char *stuck = hzf_wait_child(c, fd[0], pid);
   if (stuck) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
