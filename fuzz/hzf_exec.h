@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/types.h>
 
 #include "core/hz_debug.h"
 #include "fuzz/hzf_ops.h"
@@ -252,13 +251,24 @@ void hzf_op_fill(hzf_ctx_t *c);
  * verdict through a pipe, and kills a child that does not finish (a lock left held across
  * fork). Then the parent goes on with the heap the fork handlers gave back. */
 void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels);
-/* Waits until a forked child writes to pipe fd or exits (the fork op's child, the report
- * audit's): NULL then, else why the child was given up. The child is judged by its
- * progress, not by the clock: on a loaded machine a healthy child can wait seconds for a
- * CPU. One that neither runs, nor waits to run, nor gains CPU time for 5 s is stuck (a lock
- * held across fork); one that has run for the watchdog's limit in CPU time is spinning.
- * While it progresses, the watchdog hears so. */
-const char *hzf_wait_child(hzf_ctx_t *c, int fd, pid_t pid);
+/* A forked child's run (hzf_run_child): what it wrote to its pipe, NUL-terminated, its
+ * wait status, and NULL or why it was given up and killed. */
+#define HZF_CHILD_OUT 1024u
+typedef struct {
+  char out[HZF_CHILD_OUT];
+  size_t len;
+  int status;
+  const char *stuck;
+} hzf_child_t;
+/* Runs child(arg, out) in a process forked with every worker parked (the fork op's, the
+ * report audit's); `out` is the write end of a pipe, and the child never returns (it
+ * exits or dies). A race armed for the op and an armed refusal stay in the parent. The
+ * child is judged by its progress, not by the clock: on a loaded machine a healthy child
+ * can wait seconds for a CPU. One that neither runs, nor waits to run, nor gains CPU time
+ * for 5 s is stuck (a lock held across fork); one that has run for the watchdog's limit
+ * in CPU time is spinning. While it progresses, the watchdog hears so. False when no
+ * child could be made (pipe or fork refused). */
+bool hzf_run_child(hzf_ctx_t *c, void (*child)(void *arg, int out), void *arg, hzf_child_t *r);
 /* The report audit (hzf_report.c), once per process at the first check op, with every
  * worker parked: a forked child reports a misuse without a hook and fails an assertion,
  * and must write the documented line and die of SIGABRT. */

@@ -7,15 +7,14 @@
  * or returned instead of aborting, would let every fuzz target go on past a broken heap
  * without a sign. So once per process, at the first check op, with every worker parked,
  * a forked child takes each path for real, its stderr a pipe to this process: it
- * reports a misuse chosen by the op (a double, interior, foreign or never-allocated
- * pointer given to free, realloc or malloc_usable_size) through a hook that copies the
- * report's line, then again without a hook; or it fails an assertion, through
- * hz_panic, with a file, line and condition chosen by the op. The child must die of
+ * reports a misuse chosen by the op (a freed, interior or never-allocated pointer given
+ * to free, realloc or malloc_usable_size) through a hook that copies the report's line,
+ * then again without a hook; or it fails an assertion, through hz_panic, with a file,
+ * line and condition chosen by the op. The child must die of
  * SIGABRT having written exactly the line the hook saw (docs/ARCHITECTURE.md, misuse
  * reports), or the documented assertion line: "hz: internal assertion failed at
  * <file>:<line>: <condition>", cut at 238 characters, then a newline.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,13 +24,11 @@
 
 #include "core/api.h"
 #include "fuzz/hzf_exec.h"
-#include "fuzz/hzf_oom.h"
 
 #define HZF_REPORT_LINE 238u /* the longest report line, without its newline */
-#define HZF_REPORT_OUT 1024u /* what the child may write: two lines of at most 239 bytes */
 
 /* The hook's copy of the line, in the child. */
-static char hzf__hooked[HZF_REPORT_OUT];
+static char hzf__hooked[HZF_CHILD_OUT];
 
 static void hzf__copy_hook(const hz_fault_t *f, void *ctx) {
   (void)ctx;
@@ -58,10 +55,17 @@ static void *hzf__bad_pointer(unsigned how, size_t size) {
   }
 }
 
+typedef struct {
+  unsigned pick;
+  const char *file, *cond;
+  int line;
+} hzf__provoke_t;
+
 /* The child: provokes the report, writes what the hook saw, then takes the default path.
  * It never returns: a path that came back exits 3. */
-__attribute__((noreturn)) static void hzf__child(int out, unsigned pick, const char *file,
-                                                 int line, const char *cond) {
+static void hzf__child(void *arg, int out) {
+  const hzf__provoke_t *a = arg;
+  unsigned pick = a->pick;
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
@@ -69,9 +73,8 @@ __attribute__((noreturn)) static void hzf__child(int out, unsigned pick, const c
   struct rlimit none = {0, 0};
   setrlimit(RLIMIT_CORE, &none);
   if (dup2(out, 2) < 0) _exit(4);
-  hzf_oom_reset(); /* an armed refusal is the parent's test, not the child's */
   if (pick % 2 == 0) {
-    hz_panic(file, line, cond);
+    hz_panic(a->file, a->line, a->cond);
   } else {
     unsigned call = pick / 2 % 3;
     void *p = hzf__bad_pointer(pick / 6, (size_t)16 << (pick / 24 % 14));
@@ -88,31 +91,19 @@ __attribute__((noreturn)) static void hzf__child(int out, unsigned pick, const c
   _exit(3);
 }
 
-/* Reads the child's output to its end (the child's exit closes the pipe). */
-HZF_NO_COVERAGE static const char *hzf__read_all(hzf_ctx_t *c, int fd, pid_t pid, char *buf,
-                                                 size_t *len) {
-  *len = 0;
-  for (;;) {
-    const char *stuck = hzf_wait_child(c, fd, pid);
-    if (stuck) return stuck;
-    ssize_t got = read(fd, buf + *len, HZF_REPORT_OUT - 1 - *len);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0 || (*len += (size_t)got) == HZF_REPORT_OUT - 1) break;
-  }
-  buf[*len] = 0;
-  /* A seeded build announces its bug's first trigger on stderr (hz_seed_bug_log), and the
-   * child's own calls may be that trigger: an announcement, not a report, so not judged. */
-  for (char *at = buf; (at = strstr(at, "hz-seed-bug: ")) != NULL;) {
-    if (at != buf && at[-1] != '\n') {
+/* A seeded build announces its bug's first trigger on stderr (hz_seed_bug_log), and the
+ * child's own calls may be that trigger: an announcement, not a report, so not judged. */
+static void hzf__drop_seed_bug_lines(hzf_child_t *r) {
+  for (char *at = r->out; (at = strstr(at, "hz-seed-bug: ")) != NULL;) {
+    if (at != r->out && at[-1] != '\n') {
       at++;
       continue;
     }
     char *end = strchr(at, '\n');
-    end = end ? end + 1 : buf + *len;
-    memmove(at, end, (size_t)(buf + *len - end) + 1);
-    *len -= (size_t)(end - at);
+    end = end ? end + 1 : r->out + r->len;
+    memmove(at, end, (size_t)(r->out + r->len - end) + 1);
+    r->len -= (size_t)(end - at);
   }
-  return NULL;
 }
 
 /* Not in the trace when it passes, and not in the coverage: it runs once per process, and
@@ -121,7 +112,6 @@ HZF_NO_COVERAGE static const char *hzf__read_all(hzf_ctx_t *c, int fd, pid_t pid
 HZF_NO_COVERAGE void hzf_op_report_audit(hzf_ctx_t *c) {
   static bool done;
   if (done || hzf_free_running(c)) return;
-  done = true;
   unsigned pick = c->op->pick | (unsigned)c->op->sel << 8;
   /* An assertion's where and what, of every length up to past the line's end. */
   static const char *const files[] = {"core/slab.c", "core/a/very/long/path/of/a/file.c"};
@@ -129,64 +119,40 @@ HZF_NO_COVERAGE void hzf_op_report_audit(hzf_ctx_t *c) {
   size_t cond_len = (size_t)(pick * 37u) % (sizeof cond - 1);
   for (size_t i = 0; i < cond_len; i++) cond[i] = (char)('a' + (pick + i) % 26);
   cond[cond_len] = 0;
-  const char *file = files[pick / 2 % 2];
-  int line = (int)(pick * 131u % 100000u);
-  int fd[2];
-  if (pipe(fd) != 0) return;
-  fflush(NULL);
-  /* A race armed for this op is the parent's test: in the child, hz's fork handler (which
-   * abandons the other threads' caches) would meet its race point and wait for a worker
-   * the child does not have. */
-  hz_race_hook_t race = atomic_load(&hz_race_hook);
-  hz_set_race_hook(NULL);
-  pid_t pid = fork();
-  if (pid != 0) hz_set_race_hook(race);
-  if (pid < 0) {
-    close(fd[0]), close(fd[1]);
-    done = false;
-    return;
-  }
-  if (pid == 0) {
-    close(fd[0]);
-    hzf__child(fd[1], pick, file, line, cond);
-  }
-  close(fd[1]);
-  char out[HZF_REPORT_OUT];
-  size_t len;
-  int status = 0;
-  const char *stuck = hzf__read_all(c, fd[0], pid, out, &len);
-  close(fd[0]);
-  if (stuck) kill(pid, SIGKILL);
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  hzf__provoke_t a = {pick, files[pick / 2 % 2], cond, (int)(pick * 131u % 100000u)};
+  static hzf_child_t r;
+  if (!hzf_run_child(c, hzf__child, &a, &r)) return; /* no child: the next check op tries */
+  done = true;
+  hzf__drop_seed_bug_lines(&r);
   const char *what = pick % 2 == 0 ? "an internal assertion" : "a misuse report";
-  if (stuck) {
-    hzf_fail(c, "report-audit", "the report and the abort", "%s: %s", what, stuck);
+  if (r.stuck) {
+    hzf_fail(c, "report-audit", "the report and the abort", "%s: %s", what, r.stuck);
     return;
   }
-  char want[HZF_REPORT_OUT];
+  char want[HZF_CHILD_OUT];
   if (pick % 2 == 0) {
-    int n = snprintf(want, sizeof want, "hz: internal assertion failed at %s:%d: %s", file, line,
-                     cond);
+    int n = snprintf(want, sizeof want, "hz: internal assertion failed at %s:%d: %s", a.file,
+                     a.line, cond);
     if (n > (int)HZF_REPORT_LINE) want[HZF_REPORT_LINE] = 0;
     strcat(want, "\n");
   } else {
     /* The line the hook saw, and the same line again from the default path. */
-    const char *nl = memchr(out, '\n', len);
-    size_t first = nl ? (size_t)(nl - out) + 1 : len;
-    if (first > HZF_REPORT_LINE + 1) first = 0; /* the hook's line is over-long: no match */
-    memcpy(want, out, first);
-    memcpy(want + first, out, first);
-    want[2 * first] = 0;
-    if (first == 0) snprintf(want, sizeof want, "a report line of at most %u characters", HZF_REPORT_LINE);
+    const char *nl = memchr(r.out, '\n', r.len);
+    size_t first = nl ? (size_t)(nl - r.out) + 1 : 0;
+    if (first == 0 || first > HZF_REPORT_LINE + 1) {
+      snprintf(want, sizeof want, "a report line of at most %u characters, twice", HZF_REPORT_LINE);
+    } else {
+      memcpy(want, r.out, first);
+      memcpy(want + first, r.out, first);
+      want[2 * first] = 0;
+    }
   }
-  bool aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-  if (!aborted || strcmp(out, want) != 0) {
+  bool aborted = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT;
+  if (!aborted || strcmp(r.out, want) != 0) {
     char how[64];
-    if (WIFSIGNALED(status)) snprintf(how, sizeof how, "died of signal %d", WTERMSIG(status));
-    else snprintf(how, sizeof how, "exited %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    hzf_fail(c, "report-audit", want, "%s: the child %s%s, having written \"%.*s\"", what, how,
-             aborted ? "" : " (expected SIGABRT)", (int)len, out);
-    return;
+    if (WIFSIGNALED(r.status)) snprintf(how, sizeof how, "died of signal %d", WTERMSIG(r.status));
+    else snprintf(how, sizeof how, "exited %d", WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1);
+    hzf_fail(c, "report-audit", want, "%s: the child %s%s, having written \"%s\"", what, how,
+             aborted ? "" : " (expected SIGABRT)", r.out);
   }
 }

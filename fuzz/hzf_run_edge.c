@@ -501,7 +501,8 @@ static const char *hzf__fork_child(hzf_ctx_t *c, hzf_model_t *const *models, uns
   return NULL;
 }
 
-const char *hzf_wait_child(hzf_ctx_t *c, int fd, pid_t pid) {
+/* Waits until the child writes to fd or exits: NULL then, else why it is stuck. */
+static const char *hzf__wait_child(hzf_ctx_t *c, int fd, pid_t pid) {
   struct pollfd pf = {fd, POLLIN, 0};
   unsigned long last = 0;
   unsigned idle_s = 0;
@@ -527,44 +528,70 @@ const char *hzf_wait_child(hzf_ctx_t *c, int fd, pid_t pid) {
   }
 }
 
-void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels) {
+bool hzf_run_child(hzf_ctx_t *c, void (*child)(void *arg, int out), void *arg, hzf_child_t *r) {
   int fd[2];
-  if (hzf_free_running(c) || pipe(fd) != 0) return;
+  if (pipe(fd) != 0) return false;
   fflush(NULL);
+  /* In the child, hz's fork handler (which abandons the other threads' caches) would meet
+   * an armed race point and wait for a worker the child does not have. */
+  hz_race_hook_t race = atomic_load(&hz_race_hook);
+  hz_set_race_hook(NULL);
   pid_t pid = fork();
+  if (pid != 0) hz_set_race_hook(race);
   if (pid < 0) {
     close(fd[0]), close(fd[1]);
-    hzf_note(c, "fork refused: skipped");
-    return;
+    return false;
   }
   if (pid == 0) {
     close(fd[0]);
-    hzf_oom_reset(); /* an armed refusal is the parent's test, not the child's */
-    char msg[256];
-    const char *why = hzf__fork_child(c, models, nmodels, msg, sizeof msg);
-    if (why && write(fd[1], why, strlen(why)) < 0) why = "(could not report)";
-    _exit(why ? 1 : 0);
+    hzf_oom_reset();
+    child(arg, fd[1]);
+    _exit(127); /* a child that returned */
   }
   close(fd[1]);
-  c->check_now = true;
-  int status = 0;
-  const char *stuck = hzf_wait_child(c, fd[0], pid);
-  if (stuck) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
-             "%s", stuck);
-    close(fd[0]);
+  r->len = 0;
+  r->status = 0;
+  /* To the end of what it writes: its exit closes the pipe. */
+  while (!(r->stuck = hzf__wait_child(c, fd[0], pid))) {
+    ssize_t got = read(fd[0], r->out + r->len, sizeof r->out - 1 - r->len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0 || (r->len += (size_t)got) == sizeof r->out - 1) break;
+  }
+  r->out[r->len] = 0;
+  close(fd[0]);
+  if (r->stuck) kill(pid, SIGKILL);
+  while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR) {
+  }
+  return true;
+}
+
+typedef struct {
+  hzf_ctx_t *c;
+  hzf_model_t *const *models;
+  unsigned nmodels;
+} hzf__fork_arg_t;
+
+static void hzf__fork_main(void *arg, int out) {
+  const hzf__fork_arg_t *a = arg;
+  char msg[256];
+  const char *why = hzf__fork_child(a->c, a->models, a->nmodels, msg, sizeof msg);
+  if (why && write(out, why, strlen(why)) < 0) why = "(could not report)";
+  _exit(why ? 1 : 0);
+}
+
+void hzf_op_fork(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmodels) {
+  if (hzf_free_running(c)) return;
+  hzf__fork_arg_t arg = {c, models, nmodels};
+  static hzf_child_t r;
+  if (!hzf_run_child(c, hzf__fork_main, &arg, &r)) {
+    hzf_note(c, "fork refused: skipped");
     return;
   }
-  char msg[256] = "";
-  ssize_t got = read(fd[0], msg, sizeof msg - 1);
-  close(fd[0]);
-  if (got > 0) msg[got] = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    hzf_fail(c, "fork-child", "the child of a fork can allocate, free and pass the heap check",
-             "%s", msg[0] ? msg : WIFSIGNALED(status) ? "the child died of a signal" : "the child failed");
-  hzf_note(c, "child %s", msg[0] ? msg : "passed");
+  c->check_now = true;
+  const char *rule = "the child of a fork can allocate, free and pass the heap check";
+  if (r.stuck) hzf_fail(c, "fork-child", rule, "%s", r.stuck);
+  else if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+    hzf_fail(c, "fork-child", rule, "%s",
+             r.out[0] ? r.out : WIFSIGNALED(r.status) ? "the child died of a signal" : "the child failed");
+  if (!r.stuck) hzf_note(c, "child %s", r.out[0] ? r.out : "passed");
 }
