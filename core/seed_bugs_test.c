@@ -1,7 +1,11 @@
 /* The seeded-bug switch (core/seed_bugs.h): a clean build seeds nothing and counts
  * nothing; a build with HZ_SEED_BUG=HZ_BUG_CALLOC_DIRTY really has the bug, and its
- * reach and trigger counters say so. Built twice, once each way (BUILD.bazel). */
+ * reach and trigger counters say so, as do the lines it writes to stderr (the first
+ * trigger's announcement, the summary with the counts). Built twice, once each way
+ * (BUILD.bazel). */
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/api.h"
 #include "core/testing/hz_test.h"
@@ -21,9 +25,32 @@ static unsigned char *calloc_of_a_used_block(void) {
   return q;
 }
 
+/* What f() writes to stderr, read back through a pipe (one short line: a single write
+ * fits the pipe's buffer). */
+static unsigned char *hzt__q;
+static void hzt__calloc(void) { hzt__q = calloc_of_a_used_block(); }
+static void hzt__summary(void) { hz_seed_bug_print(); }
+static void stderr_of(void (*f)(void), char *out, size_t cap) {
+  int fd[2];
+  out[0] = 0;
+  fflush(stderr);
+  HZ_REQUIRE(pipe(fd) == 0);
+  int saved = dup(2);
+  HZ_REQUIRE(saved >= 0 && dup2(fd[1], 2) == 2);
+  close(fd[1]);
+  f();
+  dup2(saved, 2);
+  close(saved);
+  ssize_t n = read(fd[0], out, cap - 1);
+  out[n > 0 ? n : 0] = 0;
+  close(fd[0]);
+}
+
 HZ_TEST(the_switch_does_what_the_build_says) {
   hz_seed_bug_info_t before = hz_seed_bug_info();
-  unsigned char *q = calloc_of_a_used_block();
+  char said[256];
+  stderr_of(hzt__calloc, said, sizeof said);
+  unsigned char *q = hzt__q;
   hz_seed_bug_info_t after = hz_seed_bug_info();
   unsigned nonzero = 0;
   for (int i = 0; i < 48; i++) nonzero += q[i] != 0;
@@ -39,7 +66,26 @@ HZ_TEST(the_switch_does_what_the_build_says) {
     HZ_EXPECT_EQ(after.triggered, before.triggered + 1);
     HZ_EXPECT(nonzero > 0); /* the seeded bug: old contents past the first word */
   }
+  /* The first trigger is announced at once (a crash may follow before any summary). */
+  const char *announced = HZ_SEED_BUG != HZ_BUG_NONE && before.triggered == 0
+                              ? "hz-seed-bug: CALLOC_DIRTY triggered for the first time\n"
+                              : "";
+  if (strcmp(said, announced) != 0) hz_test_fail(__FILE__, __LINE__, "the announcement", said);
   hz_free(q);
+}
+
+/* The summary the fuzz drivers print when they stop, which the bugzoo reads to count a
+ * detection only when the seeded site was triggered: its numbers are the counters'. */
+HZ_TEST(the_summary_line_names_the_bug_and_its_counts) {
+  for (int i = 0; i < 12; i++) hz_free(calloc_of_a_used_block()); /* counts of two digits */
+  hz_seed_bug_info_t info = hz_seed_bug_info();
+  char said[256], want[256] = "";
+  stderr_of(hzt__summary, said, sizeof said);
+  if (HZ_SEED_BUG != HZ_BUG_NONE)
+    snprintf(want, sizeof want, "hz-seed-bug: %s reached %llu triggered %llu\n", info.name,
+             (unsigned long long)info.reached, (unsigned long long)info.triggered);
+  if (strcmp(said, want) != 0) hz_test_fail(__FILE__, __LINE__, want, said);
+  if (HZ_SEED_BUG != HZ_BUG_NONE) HZ_EXPECT(info.triggered >= 10);
 }
 
 

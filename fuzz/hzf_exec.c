@@ -145,7 +145,8 @@ static const struct {
     {"checker-audit", "hz_heap_check reports each rule it checks when that rule is broken"},
     {"report-audit", "without an error hook, a misuse report or an internal assertion writes "
                      "its one documented line to stderr, then aborts"},
-    {"reset", "after an input's teardown the program holds no block and only the caller a cache"},
+    {"reset", "after an input's teardown the program holds no block and only the caller a "
+              "cache, and hz_debug_reset leaves hz as a fresh process has it"},
     {"free-extent-zero", "every byte of a free extent at or past its dirty prefix reads as zero"},
     {"retention", "after every block is freed, every thread exits and one thread flushes "
                   "(adopting what the exits abandoned), no slab is owned or abandoned and no "
@@ -159,11 +160,15 @@ static const struct {
     {"fork-child", "after fork the child's heap works: blocks intact, allocation, free, check"},
     {"amortization", "a warm thread cache serves a steady loop of one class alone: no hz "
                      "counter but faults moves (docs/INVARIANTS.md, Amortization)"},
+    {"growth", "a refill cuts a fresh slab only when no abandoned slab of its class waits "
+               "to be adopted"},
     {"pool-count", "count == length for the pooled slabs' list and each abandoned list"},
     {"dirty-bound", "after a large block's free or an extent shrink, the free extents' "
                     "committed bytes are within HZ_LARGE_CACHE_LIMIT of the large working set"},
     {"cache-bound", "a thread caches HZ_SLL_MIN_COUNT to max(HZ_SLL_MIN_COUNT, "
                     "min(HZ_SLL_MAX_COUNT, HZ_SLL_GROW_BYTES / size)) blocks of a class"},
+    {"batch-bound", "a thread publishes a remote batch on reaching max(1, min(HZ_REMOTE_BATCH_"
+                    "BLOCKS, HZ_REMOTE_BATCH_BYTES / size)) blocks, kept in its slab's slot"},
 };
 
 static void hzf__set_rule(hzf_result_t *r) {
@@ -742,9 +747,12 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
      * them: refaulting them was a fifth of the run time. */
     if (!ex->failed && !hzf__keep_heap) {
       hzf__detach_workers(ex);
+      uint32_t bump = hz_arena.bump, tids = hz_thread_id_bound();
       if (hz_debug_reset_warm(HZF_RESET_KEEP) != 0)
         hzf_fail(&c, "reset", "the heap holds no block and no thread cache after the input",
                  "hz_debug_reset refused: blocks or thread caches remain after the teardown");
+      else if (!ex->opt.unchecked)
+        hzf_model_check_reset(&c, bump, tids);
     }
   }
   hzf__unpin(ex);

@@ -164,6 +164,11 @@ bool hzf_model_check_all(hzf_ctx_t *c, hzf_model_t *const *models, unsigned nmod
  * reuse it shows up here and nowhere else. */
 bool hzf_model_check_empty(hzf_ctx_t *c);
 
+/* After hz_debug_reset: the tables the old heap used (`bump` SuperSlabs, `tids` thread
+ * ids) read as zero, and no list, SuperSlab or thread is left over, as in a fresh
+ * process. */
+bool hzf_model_check_reset(hzf_ctx_t *c, uint32_t bump, uint32_t tids);
+
 /* The dirty-cache rule (docs/INVARIANTS.md, extents): no byte of a free extent past its
  * dirty prefix holds data. Reads every resident page there; run while every thread is
  * parked (the explicit check op and the end of each input). */

@@ -490,7 +490,7 @@ bool hzf_model_check_free_extents(hzf_ctx_t *c) {
   return true;
 }
 
-/* The thread caches' memory bound, the other half of their cost contract (docs/
+/* The thread caches' memory bounds, the other half of their cost contract (docs/
  * INVARIANTS.md, "Amortization"): however often a class ran dry, a thread parks at most
  * max(HZ_SLL_MIN_COUNT, min(HZ_SLL_MAX_COUNT, HZ_SLL_GROW_BYTES / size)) blocks of it,
  * which is what config.h promises, written here from its knobs rather than read from hz's
@@ -506,6 +506,27 @@ static bool hzf__cache_bounded(hzf_ctx_t *c, const hz_tcache_t *tc) {
       hzf_fail(c, "cache-bound", "HZ_SLL_MIN_COUNT <= bound <= HZ_SLL_GROW_BYTES worth, count <= bound",
                "thread %u, class %u (%zu B): bound %u, count %u, room %zu", tc->tid, cls, size,
                l->max, l->count, room);
+      return false;
+    }
+  }
+  /* What it holds back from other threads' slabs: a pending remote batch is published
+   * when it reaches its limit, max(1, min(HZ_REMOTE_BATCH_BLOCKS, HZ_REMOTE_BATCH_BYTES /
+   * size)) (core/tcache.h), so between ops it holds fewer blocks than that, in the slot
+   * its slab's index maps to. hz_tcache_validate checks count <= limit; the limit's own
+   * value, which bounds the memory a thread keeps from the owners, is checked here. */
+  for (unsigned i = 0; i < HZ_REMOTE_SLOTS; i++) {
+    const hz_remote_batch_t *q = &tc->pending[i];
+    if (!q->slab) continue;
+    size_t size = hz_size_class_size(q->slab->cls), room = HZ_REMOTE_BATCH_BYTES / size;
+    if (room > HZ_REMOTE_BATCH_BLOCKS) room = HZ_REMOTE_BATCH_BLOCKS;
+    if (room < 1) room = 1;
+    unsigned slot = (unsigned)(hz_slab_index(hz_slab_start(q->slab)) & (HZ_REMOTE_SLOTS - 1));
+    if (q->limit != room || q->count >= q->limit || slot != i) {
+      hzf_fail(c, "batch-bound", "limit == the room, count < limit, slot == slab index mod "
+               "HZ_REMOTE_SLOTS",
+               "thread %u, batch %u (slab of class %u, %zu B, slot %u): limit %u, count %u, "
+               "room %zu", tc->tid, i, (unsigned)q->slab->cls, size, slot, q->limit, q->count,
+               room);
       return false;
     }
   }
@@ -658,6 +679,53 @@ bool hzf_model_check_empty(hzf_ctx_t *c) {
              "SuperSlabs", (unsigned long long)k.slabs_owned,
              (unsigned long long)k.slabs_abandoned, (unsigned long long)k.cached_blocks,
              (unsigned long long)k.queued_blocks, (unsigned long long)k.superslabs_slab);
+    return false;
+  }
+  return true;
+}
+
+/* hz_debug_reset's promise (core/hz_debug.h): hz as before its first allocation. What a
+ * fresh process's heap starts from is zeroed tables and empty lists, and the next heap
+ * trusts them: a page tag left set classifies a pointer the new heap never handed out,
+ * a slab record left behind is read as the state of a slab not yet cut, a pooled slab
+ * left listed is handed out twice. Whatever part of that a reset forgets shows in the
+ * next input alone, far from its cause, or not at all; here it is seen at once. Read
+ * over the tables' prefix that the old heap used: a few KiB per input. */
+bool hzf_model_check_reset(hzf_ctx_t *c, uint32_t bump, uint32_t tids) {
+  size_t used = (size_t)bump << HZ_SUPERSLAB_SHIFT;
+  struct {
+    const char *what;
+    const void *at;
+    size_t bytes;
+  } tables[] = {
+      {"page tags", (const void *)hz_arena.ptag, (used >> HZ_PAGE_SHIFT) * sizeof *hz_arena.ptag},
+      {"SuperSlab records", hz_arena.ss, bump * sizeof *hz_arena.ss},
+      {"slab records", hz_arena.slab_meta, (used >> HZ_SLAB_SHIFT) * (size_t)HZ_SLAB_META_SIZE},
+      {"remote hints", hz_remote_hint, tids * sizeof *hz_remote_hint},
+      {"free extent bins", hz_arena.free_bins, sizeof hz_arena.free_bins},
+  };
+  for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+    size_t bad = hzf__first_nonzero(tables[t].at, tables[t].bytes);
+    if (bad < tables[t].bytes) {
+      hzf_fail(c, "reset", "after hz_debug_reset, every table the old heap used reads as zero",
+               "%s: byte %zu of %zu is 0x%02x (the old heap used %u SuperSlabs)", tables[t].what,
+               bad, tables[t].bytes, ((const unsigned char *)tables[t].at)[bad], bump);
+      return false;
+    }
+  }
+  unsigned listed = hz_pool_list()->count + (hz_pool_list()->head != NULL);
+  for (unsigned k = 0; k < HZ_NUM_CLASSES; k++)
+    listed += hz_pool_abandoned(k)->count + (hz_pool_abandoned(k)->head != NULL);
+  if (hz_arena.bump || hz_arena.dirty_bytes || hz_arena.large_bytes || hz_arena.large_avg ||
+      hz_arena.clock || listed ||
+      hz_pool_empty_superslabs() || hz_thread_id_bound() != 1 || hz_tc.tid != HZ_TID_NONE) {
+    hzf_fail(c, "reset", "after hz_debug_reset: no SuperSlab handed out, no dirty or large "
+             "bytes, no trim history, no pooled or abandoned slab, no thread registered",
+             "bump %u, dirty %zu B, large %zu B (average %zu B), extent frees %llu, slab lists "
+             "%u, warm SuperSlabs %u, next thread id %u, the caller's id %u", hz_arena.bump,
+             hz_arena.dirty_bytes, hz_arena.large_bytes, hz_arena.large_avg,
+             (unsigned long long)hz_arena.clock, listed, hz_pool_empty_superslabs(),
+             hz_thread_id_bound(), hz_tc.tid);
     return false;
   }
   return true;

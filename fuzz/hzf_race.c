@@ -53,6 +53,46 @@ static struct {
 
 static bool hzf__hooked; /* the core has race points and calls the hook */
 
+/* Growth before adoption, seen at the pool-take race point. A refill adopts its class's
+ * abandoned slabs, one after another, before it cuts a fresh slab from the pool
+ * (docs/INVARIANTS.md, "Thread caches"): an abandoned slab nobody adopts keeps its free
+ * blocks, and its remote frees, from every later refill, and the heap grows instead. The
+ * core cannot assert it, since in a free-running program another thread may abandon a
+ * slab between the adoption loop and the take; with one thread in hz at a time, the
+ * classes with an abandoned slab at the take are exactly what the loop left behind. The
+ * slab is cut for its class only after the race point, so its class is read at the next
+ * race point or at the op's end, and a failure is reported at the op's end. */
+static struct {
+  _Atomic bool watch;     /* an op of the baton or direct mode is running */
+  const hz_slab_t *slab;  /* the last take's slab, not yet looked at */
+  uint64_t waiting;       /* bit c: class c had an abandoned slab at that take */
+  const hz_slab_t *grown; /* the first slab cut while its class's abandoned slab waited */
+  unsigned grown_cls;
+} hzf__growth;
+_Static_assert(HZ_NUM_CLASSES <= 64, "one bit per class in hzf__growth.waiting");
+
+static uint64_t hzf__abandoned_classes(void) {
+  uint64_t m = 0;
+  for (unsigned k = 0; k < HZ_NUM_CLASSES; k++)
+    if (hz_pool_abandoned(k)->head) m |= (uint64_t)1 << k;
+  return m;
+}
+
+/* The last take's slab has its class by now: hz_slab_init ran right after its hook. */
+static void hzf__growth_settle(void) {
+  const hz_slab_t *s = hzf__growth.slab;
+  if (!s) return;
+  hzf__growth.slab = NULL;
+  if (!hzf__growth.grown && s->cls < HZ_NUM_CLASSES && (hzf__growth.waiting >> s->cls & 1)) {
+    hzf__growth.grown = s;
+    hzf__growth.grown_cls = s->cls;
+  }
+}
+
+static bool hzf__growth_watched(void) {
+  return atomic_load_explicit(&hzf__growth.watch, memory_order_relaxed);
+}
+
 /* The racing free of a free op: armed on the freeing thread only. */
 static _Thread_local void *hzf__inline_block;
 
@@ -114,6 +154,10 @@ static void hzf__hold(hzf_ctx_t *c, unsigned hitter) {
 }
 
 void hzf_race_begin(hzf_ctx_t *c) {
+  /* Free-running threads never write the growth state: only its flag, when it changes. */
+  bool watch = !hzf_free_running(c);
+  if (hzf__growth_watched() != watch)
+    atomic_store_explicit(&hzf__growth.watch, watch, memory_order_relaxed);
   if (!hzf__race.armed) return;
   if (c->index != hzf__race.op || c->op->kind == HZF_FORK || c->op->kind == HZF_RACE) {
     hzf__race.armed = false;
@@ -165,7 +209,21 @@ static void hzf__check_fired(hzf_ctx_t *c) {
 
 /* Blocks the race did not free go back to the model as they were (or, if the armed op
  * filled it, are freed here). */
+static void hzf__growth_end(hzf_ctx_t *c) {
+  if (!hzf__growth_watched()) return;
+  hzf__growth_settle();
+  const hz_slab_t *s = hzf__growth.grown;
+  hzf__growth.grown = NULL;
+  atomic_store_explicit(&hzf__growth.watch, false, memory_order_relaxed);
+  if (s && !hzf_failed(c))
+    hzf_fail(c, "growth", "the refill adopts its class's abandoned slabs before it cuts one",
+             "a fresh slab (+0x%zx) cut for class %u (%zu B) while an abandoned slab of the "
+             "class waited", (size_t)hzf_addr(hz_slab_start(s)), hzf__growth.grown_cls,
+             hz_size_class_size(hzf__growth.grown_cls));
+}
+
 void hzf_race_end(hzf_ctx_t *c) {
+  hzf__growth_end(c);
   if (!hzf__race.live) return;
   hzf__check_fired(c);
   hzf__race.live = hzf__race.armed = false;
@@ -192,6 +250,7 @@ bool hzf_race_live(void) { return hzf__race.live; }
 void hzf_race_reset(void) {
   hzf__race.armed = hzf__race.live = false;
   hzf__race.ctx = NULL;
+  hzf__growth.slab = hzf__growth.grown = NULL;
 }
 
 /* The racing thread's step. Runs on that thread while the armed op's thread waits. */
@@ -235,7 +294,7 @@ static void hzf__step(void *arg) {
   }
 }
 
-static void hzf__race_hook(hz_race_point_t where, void *obj) {
+static void hzf__race_step_hook(hz_race_point_t where, void *obj) {
   void *q = hzf__inline_block;
   if (q && where == HZ_RACE_REMOTE_PUSH) {
     hzf__inline_block = NULL;
@@ -258,6 +317,23 @@ static void hzf__race_hook(hz_race_point_t where, void *obj) {
            hzf_race_step_name((unsigned)hzf__race.step << 3));
   hzf_exec_on(racer, hzf__step, c);
   hzf_note(c, "] ");
+}
+
+/* The growth state is read before the racing step (which may abandon slabs) and the
+ * take recorded after it (the step's own takes, through this hook, are settled first). */
+static void hzf__race_hook(hz_race_point_t where, void *obj) {
+  if (!hzf__growth_watched()) {
+    hzf__race_step_hook(where, obj);
+    return;
+  }
+  hzf__growth_settle();
+  uint64_t waiting = where == HZ_RACE_POOL_TAKE ? hzf__abandoned_classes() : 0;
+  hzf__race_step_hook(where, obj);
+  if (where == HZ_RACE_POOL_TAKE) {
+    hzf__growth_settle();
+    hzf__growth.slab = obj;
+    hzf__growth.waiting = waiting;
+  }
 }
 
 void hzf_race_install(void) { hzf__hooked = hz_set_race_hook(hzf__race_hook); }

@@ -89,6 +89,18 @@ static void hzt__exercise_boot(void) {
   unsigned char *c = realloc(malloc(40), 0);
   HZT_EXPECT(c == NULL, "realloc(bootstrap block, 0) did not return NULL");
 
+  /* A shrinking realloc moves the block and copies what the new one holds, no more:
+   * the rest would run on into the buffer past it, where the next block lies, which
+   * the buffer promises is zero (the calloc below). */
+  unsigned char *d = malloc(200);
+  HZT_EXPECT(d != NULL, "malloc(200) while resolving returned NULL");
+  memset(d, 0x77, 200);
+  unsigned char *e = realloc(d, 40);
+  HZT_EXPECT(e != NULL && e != d, "realloc of a bootstrap block to fewer bytes did not move it");
+  HZT_EXPECT(hzt__all(e, 0x77, 40), "a shrunk bootstrap block lost its bytes");
+  HZT_EXPECT(malloc_usable_size(e) == 40, "a shrunk bootstrap block has the wrong size");
+  HZT_EXPECT(hzt__all(d, 0x77, 200), "realloc changed the bootstrap block it moved from");
+
   unsigned char *z = calloc(8, 16);
   HZT_EXPECT(z != NULL && hzt__all(z, 0, 128), "calloc while resolving is not zero");
 
