@@ -117,7 +117,10 @@ void hzf_op_recarve(hzf_ctx_t *c) {
 /* One aligned allocation of `size` through function fn (0 aligned_alloc, 1 memalign,
  * 2 posix_memalign), held to the contract oracle: EINVAL where the documents require it,
  * ENOMEM only where allowed, else a block the model tracks. posix_memalign must leave
- * its out-parameter untouched when it fails. */
+ * its out-parameter untouched when it fails, and hz's leaves errno as it was, failing or
+ * not: it reports through its result (core/alloc.c). The shim's may not: when hz
+ * fails, it asks the next allocator, which need not keep errno (nor does POSIX ask it
+ * to), and says ENOMEM in errno too when that fails as well. */
 void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
   static const hzf_fn_t fns[3] = {HZF_FN_ALIGNED_ALLOC, HZF_FN_MEMALIGN, HZF_FN_POSIX_MEMALIGN};
   hzf_contract_t k = hzf_oracle(fns[fn], align, size);
@@ -126,12 +129,20 @@ void hzf_aligned_call(hzf_ctx_t *c, unsigned fn, size_t align, size_t size) {
   void *p = fn == 2 ? sentinel : NULL;
   int rc = 0;
   hzf_errno_in(c);
+  int errno_in = errno;
   if (fn == 0) p = hzf_api->aligned_alloc(align, size);
   else if (fn == 1) p = hzf_api->memalign(align, size);
   else rc = hzf_api->posix_memalign(&p, align, size);
   int err = fn == 2 ? rc : errno;
   bool failed = fn == 2 ? rc != 0 : p == NULL;
   if (!hzf_expect_no_fault(c, "aligned allocation")) return;
+  if (fn == 2 && !hzf_api->shim && errno != errno_in) {
+    hzf_fail(c, "errno-kept", "hz_posix_memalign leaves errno as it was (it reports through "
+             "its result)", "posix_memalign(%zu, %zu) returned %d and changed errno from %d "
+             "to %d", align, size, rc, errno_in, errno);
+    if (!failed) hzf_api->free(p);
+    return;
+  }
   if (fn == 2 && failed && p != sentinel) {
     hzf_fail(c, "out-param", "posix_memalign leaves *memptr untouched when it fails",
              "rc %d and *memptr changed to %p", rc, p);
