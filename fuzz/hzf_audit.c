@@ -469,12 +469,23 @@ static const char *hzf__probe_twice(hzf__edits_t *e, unsigned pick) {
   return "a free block is in exactly one list";
 }
 /* A thread's slab lists: the active slab's filing, a list's count and members. */
+/* A probe of another rule that files a slab as FULL keeps the remote-hint rule, which
+ * hz__check_slab reaches first: a FULL slab whose queue holds a block gets its class's
+ * bit in its owner's hint, as a push into that queue would have set it. */
+static void hzf__put_full(hzf__edits_t *e, hz_slab_t *s) {
+  HZF_PUT(e, s->state, (uint8_t)HZ_SLAB_FULL);
+  if (!atomic_load(&s->remote)) return;
+  _Atomic uint64_t *bits = &hz_remote_hint[atomic_load(&s->owner)].bits;
+  uint64_t v = atomic_load(bits) | (uint64_t)1 << s->cls;
+  hzf__put(e, (void *)bits, &v, sizeof v);
+}
 static const char *hzf__probe_owner_lists(hzf__edits_t *e, unsigned pick) {
   unsigned how = pick % 5;
   if (how == 0) {
     hz_slab_t *s = hzf__slab(pick / 5, HZF_SLABS_ACTIVE);
     if (!s) return NULL;
-    HZF_PUT(e, s->state, (uint8_t)(hzf__has_free(s) ? HZ_SLAB_PARTIAL : HZ_SLAB_FULL));
+    if (hzf__has_free(s)) HZF_PUT(e, s->state, (uint8_t)HZ_SLAB_PARTIAL);
+    else hzf__put_full(e, s);
     return "the active slab has its class, state ACTIVE and this owner";
   }
   hz_slab_list_t *l = hzf__of_threads(pick / 5, how == 1 ? HZF_OF_LIST : HZF_OF_FULL_LIST, NULL);
