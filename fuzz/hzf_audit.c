@@ -468,7 +468,6 @@ static const char *hzf__probe_twice(hzf__edits_t *e, unsigned pick) {
   HZF_PUT(e, s->used, s->used - 1);
   return "a free block is in exactly one list";
 }
-/* A thread's slab lists: the active slab's filing, a list's count and members. */
 /* A probe of another rule that files a slab as FULL keeps the remote-hint rule, which
  * hz__check_slab reaches first: a FULL slab whose queue holds a block gets its class's
  * bit in its owner's hint, as a push into that queue would have set it. */
@@ -479,6 +478,7 @@ static void hzf__put_full(hzf__edits_t *e, hz_slab_t *s) {
   uint64_t v = atomic_load(bits) | (uint64_t)1 << s->cls;
   hzf__put(e, (void *)bits, &v, sizeof v);
 }
+/* A thread's slab lists: the active slab's filing, a list's count and members. */
 static const char *hzf__probe_owner_lists(hzf__edits_t *e, unsigned pick) {
   unsigned how = pick % 5;
   if (how == 0) {

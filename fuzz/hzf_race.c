@@ -207,8 +207,8 @@ static void hzf__check_fired(hzf_ctx_t *c) {
   }
 }
 
-/* Blocks the race did not free go back to the model as they were (or, if the armed op
- * filled it, are freed here). */
+/* Every op's end, with no race armed too: the last take settled, and a fresh slab cut
+ * while its class's abandoned slab waited reported as this op's finding. */
 static void hzf__growth_end(hzf_ctx_t *c) {
   if (!hzf__growth_watched()) return;
   hzf__growth_settle();
@@ -222,6 +222,8 @@ static void hzf__growth_end(hzf_ctx_t *c) {
              hz_size_class_size(hzf__growth.grown_cls));
 }
 
+/* Blocks the race did not free go back to the model as they were (or, if the armed op
+ * filled it, are freed here). */
 void hzf_race_end(hzf_ctx_t *c) {
   hzf__growth_end(c);
   if (!hzf__race.live) return;
