@@ -323,6 +323,17 @@ static bool hzf__executor_kind(unsigned kind) {
   return kind == HZF_EXIT || kind == HZF_REUSE || kind == HZF_CHECK || kind == HZF_FORK;
 }
 
+/* In the free-running mode an exit that only leaves hz (hz_thread_detach, seven exits in
+ * eight) is the thread's own op, run among the others' concurrent ops: its slabs are
+ * abandoned while other threads free into them, collect and adopt, which is the
+ * handshake of hz_pool_abandon and the remote push (a seq_cst fence against a CAS and an
+ * owner load; docs/ARCHITECTURE.md) that only real concurrency, and TSan, can judge. At a
+ * barrier, with every other thread parked, that handshake has nobody to race. A real
+ * pthread exit needs the executor to start the replacement thread. */
+static bool hzf__free_epoch_op(const hzf_op_t *o) {
+  return !hzf__executor_kind(o->kind) || (o->kind == HZF_EXIT && !hzf_exit_is_real(o->sel));
+}
+
 /* What every op is held to, whatever it did: a sanitizer report the process went on
  * after is this op's finding (or an earlier one's, in a free-running input), and so is a
  * free that changed errno. */
@@ -632,13 +643,13 @@ static void hzf__run_free(hzf_exec_t *ex) {
   hzf_model_t *models[HZF_MAX_THREADS];
   for (unsigned t = 0; t < ex->prog.nthreads; t++) models[t] = &ex->tmodel[t];
   for (unsigned i = 0; i < ex->prog.nops && !ex->failed;) {
-    if (hzf__executor_kind(ex->prog.ops[i].kind)) {
+    if (!hzf__free_epoch_op(&ex->prog.ops[i])) {
       hzf__executor_op(ex, i++);
       continue;
     }
     unsigned j = i;
     for (unsigned t = 0; t < ex->prog.nthreads; t++) hzf__workers[t].nlist = 0;
-    for (; j < ex->prog.nops && j - i < epoch && !hzf__executor_kind(ex->prog.ops[j].kind); j++) {
+    for (; j < ex->prog.nops && j - i < epoch && hzf__free_epoch_op(&ex->prog.ops[j]); j++) {
       hzf_worker_t *w = &hzf__workers[ex->prog.ops[j].thread];
       w->list[w->nlist++] = j;
     }

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/api.h"
 #include "fuzz/hzf_exec.h"
@@ -99,9 +100,40 @@ static _Thread_local void *hzf__inline_block;
 void hzf_race_inline(void *block) { hzf__inline_block = block; }
 bool hzf_race_inline_fired(void) { return hzf__inline_block == NULL; }
 
+/* In the free-running mode the other threads run for real, and a race op widens a
+ * window for them instead: this thread's next op, at its chosen race point (or the
+ * first reached), sleeps 1 + arg % 256 microseconds, long enough for another thread's
+ * op to land there (a window of a few stores otherwise closes before any other thread
+ * is scheduled). TSan then judges what the two did without a lock between them. */
+static _Thread_local struct {
+  bool armed, live, fired;
+  int point;
+  unsigned usec;
+} hzf__pause;
+
+static void hzf__pause_arm(hzf_ctx_t *c) {
+  hzf__pause.armed = true;
+  hzf__pause.point = hzf_race_point_of(c->op->sel);
+  hzf__pause.usec = 1 + c->op->arg % 256;
+  hzf_note(c, "this thread's next op pauses %u us at %s", hzf__pause.usec,
+           hzf__pause.point < 0 ? "the first race point it reaches"
+                                : hz_race_point_name((hz_race_point_t)hzf__pause.point));
+}
+
+static void hzf__pause_at(hz_race_point_t where) {
+  if (!hzf__pause.live || hzf__pause.fired) return;
+  if (hzf__pause.point >= 0 && (hz_race_point_t)hzf__pause.point != where) return;
+  hzf__pause.fired = true;
+  struct timespec ts = {0, (long)hzf__pause.usec * 1000};
+  nanosleep(&ts, NULL);
+}
+
 void hzf_op_race(hzf_ctx_t *c) {
   const hzf_op_t *o = c->op;
-  /* Free-running threads run race ops at once: the state is the baton's alone. */
+  if (hzf_free_running(c)) {
+    hzf__pause_arm(c);
+    return;
+  }
   if (!hzf_baton(c) || hzf_nthreads(c) < 2) {
     hzf_note(c, "nothing to race (one thread at a time only in the baton mode)");
     return;
@@ -158,6 +190,11 @@ void hzf_race_begin(hzf_ctx_t *c) {
   bool watch = !hzf_free_running(c);
   if (hzf__growth_watched() != watch)
     atomic_store_explicit(&hzf__growth.watch, watch, memory_order_relaxed);
+  if (hzf__pause.armed && c->op->kind != HZF_RACE) {
+    hzf__pause.armed = false;
+    hzf__pause.live = true;
+    hzf__pause.fired = false;
+  }
   if (!hzf__race.armed) return;
   if (c->index != hzf__race.op || c->op->kind == HZF_FORK || c->op->kind == HZF_RACE) {
     hzf__race.armed = false;
@@ -226,6 +263,8 @@ static void hzf__growth_end(hzf_ctx_t *c) {
  * filled it, are freed here). */
 void hzf_race_end(hzf_ctx_t *c) {
   hzf__growth_end(c);
+  if (hzf__pause.live && !hzf__pause.fired && hzf_tracing(c)) hzf_note(c, " (no pause)");
+  hzf__pause.live = false;
   if (!hzf__race.live) return;
   hzf__check_fired(c);
   hzf__race.live = hzf__race.armed = false;
@@ -250,6 +289,7 @@ void hzf_race_end(hzf_ctx_t *c) {
 bool hzf_race_live(void) { return hzf__race.live; }
 
 void hzf_race_reset(void) {
+  hzf__pause.armed = hzf__pause.live = false; /* the executor's thread's; workers' lapse */
   hzf__race.armed = hzf__race.live = false;
   hzf__race.ctx = NULL;
   hzf__growth.slab = hzf__growth.grown = NULL;
@@ -325,6 +365,7 @@ static void hzf__race_step_hook(hz_race_point_t where, void *obj) {
  * take recorded after it (the step's own takes, through this hook, are settled first). */
 static void hzf__race_hook(hz_race_point_t where, void *obj) {
   if (!hzf__growth_watched()) {
+    hzf__pause_at(where);
     hzf__race_step_hook(where, obj);
     return;
   }

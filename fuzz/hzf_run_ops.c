@@ -845,7 +845,14 @@ void hzf_op_run(hzf_ctx_t *c) {
     case HZF_OOM: hzf_op_oom(c); break;
     case HZF_FILL: hzf_op_fill(c); break;
     case HZF_RACE: hzf_op_race(c); break;
-    default: break; /* EXIT, REUSE, CHECK: the executor's */
+    case HZF_EXIT: /* the executor's, but for a free-running thread's detach (hzf_exec.c) */
+      if (hzf_free_running(c)) {
+        hz_thread_detach();
+        hzf_expect_no_fault(c, "exit");
+        hzf_note(c, "thread %u left hz as at exit, among the others' ops", c->op->thread);
+      }
+      break;
+    default: break; /* REUSE, CHECK, FORK: the executor's */
   }
   hzf_count_ops(c, 1);
 }
