@@ -1,4 +1,5 @@
-/* Races at the core's race points (core/hz_debug.h, HZ_RACE_POINTS), in the baton mode.
+/* What runs at the core's race points (core/hz_debug.h, HZ_RACE_POINTS): races in the
+ * baton mode, pauses in the free-running mode, and the growth check at every pool take.
  *
  * A race op arms the op after it: when that op's thread reaches the chosen race point
  * (a remote push between link and CAS, an owner's collect, an adoption, an abandonment,
@@ -11,8 +12,9 @@
  *
  * The blocks the racing thread frees leave the model when the armed op starts (it can
  * neither pick them nor check them while they are in flight) and come back after it if
- * the race never fired. Everything here runs while one thread at a time is in hz; the
- * free-running mode has real races instead, and a race op does nothing there.
+ * the race never fired. All of that runs while one thread at a time is in hz; in the
+ * free-running mode, where threads race for real, a race op only pauses its thread's
+ * next op at the race point, to widen the window for the others (below).
  *
  * The older "racing free" of a free op (hzf_free_races) is here too: the free of a
  * block of the same slab, made on the racing thread itself at its remote push.
