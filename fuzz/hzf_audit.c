@@ -468,15 +468,18 @@ static const char *hzf__probe_twice(hzf__edits_t *e, unsigned pick) {
   HZF_PUT(e, s->used, s->used - 1);
   return "a free block is in exactly one list";
 }
+/* Sets or clears slab s's class bit in its owner's remote hint. */
+static void hzf__put_hint(hzf__edits_t *e, const hz_slab_t *s, bool on) {
+  _Atomic uint64_t *bits = &hz_remote_hint[atomic_load(&s->owner)].bits;
+  uint64_t bit = (uint64_t)1 << s->cls, v = on ? atomic_load(bits) | bit : atomic_load(bits) & ~bit;
+  hzf__put(e, (void *)bits, &v, sizeof v);
+}
 /* A probe of another rule that files a slab as FULL keeps the remote-hint rule, which
  * hz__check_slab reaches first: a FULL slab whose queue holds a block gets its class's
  * bit in its owner's hint, as a push into that queue would have set it. */
 static void hzf__put_full(hzf__edits_t *e, hz_slab_t *s) {
   HZF_PUT(e, s->state, (uint8_t)HZ_SLAB_FULL);
-  if (!atomic_load(&s->remote)) return;
-  _Atomic uint64_t *bits = &hz_remote_hint[atomic_load(&s->owner)].bits;
-  uint64_t v = atomic_load(bits) | (uint64_t)1 << s->cls;
-  hzf__put(e, (void *)bits, &v, sizeof v);
+  if (atomic_load(&s->remote)) hzf__put_hint(e, s, true);
 }
 /* A thread's slab lists: the active slab's filing, a list's count and members. */
 static const char *hzf__probe_owner_lists(hzf__edits_t *e, unsigned pick) {
@@ -539,9 +542,7 @@ static const char *hzf__probe_batches(hzf__edits_t *e, unsigned pick) {
 static const char *hzf__probe_hint(hzf__edits_t *e, unsigned pick) {
   hz_slab_t *s = hzf__slab(pick, HZF_SLABS_FULL_QUEUED);
   if (!s) return NULL;
-  _Atomic uint64_t *bits = &hz_remote_hint[atomic_load(&s->owner)].bits;
-  uint64_t v = atomic_load(bits) & ~((uint64_t)1 << s->cls);
-  hzf__put(e, (void *)bits, &v, sizeof v);
+  hzf__put_hint(e, s, false);
   return "a FULL slab whose remote queue holds a block has its class's bit in its owner's "
          "remote hint";
 }
