@@ -60,7 +60,7 @@ done
 mkdir -p "$OUT" || die "cannot create $OUT"
 
 CORE="alloc check fault free large os pagemap pool remote sizeclass slab tcache thread"
-HARNESS="hzf_api hzf_audit hzf_death hzf_decode hzf_exec hzf_input hzf_model hzf_oom hzf_oracle hzf_proc hzf_race hzf_report hzf_run_edge hzf_run_ops"
+HARNESS="hzf_api hzf_audit hzf_death hzf_decode hzf_exec hzf_extent hzf_input hzf_model hzf_oom hzf_oracle hzf_proc hzf_race hzf_report hzf_run_edge hzf_run_ops hzf_trim"
 # The fuzz core's configuration (fuzz/BUILD.bazel hz_fuzz_core): internal assertions on,
 # race points on (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, as OSS-Fuzz also defines), the
 # knobs at the fuzzers' scale (HZF_CORE_DEFINES in fuzz/defs.bzl).

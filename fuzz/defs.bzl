@@ -85,6 +85,7 @@ HZF_HARNESS_SRCS = [
     "//fuzz:hzf_death.c",
     "//fuzz:hzf_decode.c",
     "//fuzz:hzf_exec.c",
+    "//fuzz:hzf_extent.c",
     "//fuzz:hzf_input.c",
     "//fuzz:hzf_model.c",
     "//fuzz:hzf_oom.c",
@@ -94,6 +95,7 @@ HZF_HARNESS_SRCS = [
     "//fuzz:hzf_report.c",
     "//fuzz:hzf_run_edge.c",
     "//fuzz:hzf_run_ops.c",
+    "//fuzz:hzf_trim.c",
 ]
 
 HZF_HARNESS_HDRS = [

@@ -165,6 +165,14 @@ static const struct {
     {"pool-count", "count == length for the pooled slabs' list and each abandoned list"},
     {"dirty-bound", "after a large block's free or an extent shrink, the free extents' "
                     "committed bytes are within HZ_LARGE_CACHE_LIMIT of the large working set"},
+    {"footprint", "a new large block's extent is the fewest SuperSlabs that hold it"},
+    {"grow-in-place", "a large block's realloc grows in place when the SuperSlabs after its "
+                      "extent are free or never used"},
+    {"working-set", "the large bytes' recent average, which the dirty cache's bound follows, "
+                    "is within the arena's used span, as each value it averages is"},
+    {"trim", "a trim decommits only while the dirty cache is over HZ_LARGE_CACHE_LIMIT of the "
+             "working set (its first decommit) or over HZ_LARGE_CACHE_TRIM_TO of that (the "
+             "next), the extent freed longest ago first"},
     {"cache-bound", "a thread caches HZ_SLL_MIN_COUNT to max(HZ_SLL_MIN_COUNT, "
                     "min(HZ_SLL_MAX_COUNT, HZ_SLL_GROW_BYTES / size)) blocks of a class"},
     {"batch-bound", "a thread publishes a remote batch on reaching max(1, min(HZ_REMOTE_BATCH_"
@@ -341,6 +349,7 @@ static void hzf__after_any_op(hzf_ctx_t *c) {
   char actual[300];
   if (hzf_death_went_on(actual, sizeof actual, (int)c->index))
     hzf_fail(c, "sanitizer", "no sanitizer report", "%s", actual);
+  hzf_trim_kept(c);
   int e = hzf_api_errno_changed();
   if (e)
     hzf_fail(c, "errno-kept", "free leaves errno as it was (POSIX.1-2024)",
@@ -700,6 +709,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
   ex->check_every = ex->prog.nops <= 32 || ex->check_all ? 1 : 16;
   hzf_oom_reset();
   hzf_race_reset();
+  hzf_trim_watch(ex->opt.mode != HZF_MODE_FREE);
   hzf_model_reset(&ex->model);
   hzf_model_restart_ids();
   for (unsigned t = 0; t < HZF_MAX_THREADS; t++) hzf_model_reset(&ex->tmodel[t]);
@@ -718,6 +728,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     hz_ensure_init();
     hzf_faults_install();
     hzf_race_install();
+    hzf_trim_install();
     sem_init(&ex->done, 0, 0);
     sem_init(&ex->nested, 0, 0);
     for (unsigned t = 0; t < HZF_MAX_THREADS; t++) sem_init(&hzf__workers[t].go, 0, 0);
@@ -759,6 +770,7 @@ int hzf_run(const hzf_profile_t *p, const uint8_t *data, size_t size, const hzf_
     if (!ex->failed && !hzf__keep_heap) {
       hzf__detach_workers(ex);
       uint32_t bump = hz_arena.bump, tids = hz_thread_id_bound();
+      hzf_trim_watch(false); /* the reset decommits free extents wholesale */
       if (hz_debug_reset_warm(HZF_RESET_KEEP) != 0)
         hzf_fail(&c, "reset", "the heap holds no block and no thread cache after the input",
                  "hz_debug_reset refused: blocks or thread caches remain after the teardown");

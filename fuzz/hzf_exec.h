@@ -174,14 +174,37 @@ bool hzf_model_check_reset(hzf_ctx_t *c, uint32_t bump, uint32_t tids);
  * parked (the explicit check op and the end of each input). */
 bool hzf_model_check_free_extents(hzf_ctx_t *c);
 
-/* The dirty cache's bound, the large blocks' cost contract (docs/INVARIANTS.md, free
- * extents): right after a large block's free or an extent shrink, which end with a trim,
- * the committed bytes of free extents are at most HZ_LARGE_CACHE_LIMIT of the large
- * working set. Not an invariant between such events (an allocation moves the working
- * set without a trim), so an op calls it just after its call that released an extent;
- * nothing is checked while another thread may act (the free-running mode, an armed race)
- * or after a refused decommit, which leaves the cache over its bound until the next trim. */
-bool hzf_model_dirty_bounded(hzf_ctx_t *c, const char *after);
+/* ---- the large blocks' dirty cache (hzf_trim.c) ------------------------------- */
+/* Its bound, the large blocks' cost contract (docs/INVARIANTS.md, free extents): right
+ * after a large block's free or an extent shrink, which end with a trim, the committed
+ * bytes of free extents are at most HZ_LARGE_CACHE_LIMIT of the large working set. Not an
+ * invariant between such events (an allocation moves the working set without a trim), so
+ * an op calls it just after its call that released an extent; nothing is checked while
+ * another thread may act (the free-running mode, an armed race) or after a refused
+ * decommit, which leaves the cache over its bound until the next trim. First, the
+ * average that bound follows must be within the arena's used span ("working-set"). */
+bool hzf_trim_bounded(hzf_ctx_t *c, const char *after);
+/* The trim's own decisions, at every decommit the page source is asked for: only over
+ * the bound, down to HZ_LARGE_CACHE_TRIM_TO of it, least recently freed first.
+ * hzf_trim_install hooks the page source (once, before any thread starts);
+ * hzf_trim_watch(on) starts watching afresh (the executor, at each input: on unless the
+ * threads run at once) or stops (before the reset); hzf_trim_kept reports, as the op's
+ * finding, what the op's trims broke. */
+void hzf_trim_install(void);
+void hzf_trim_watch(bool on);
+bool hzf_trim_kept(hzf_ctx_t *c);
+
+/* ---- a large block's extent (hzf_extent.c) ------------------------------------ */
+/* `footprint`: a new large block at p, of req bytes, has the fewest SuperSlabs that hold
+ * it. */
+bool hzf_extent_fits(hzf_ctx_t *c, const void *p, size_t req);
+/* Before a realloc of the large block p to `size`: whether it must grow in place (it
+ * needs more SuperSlabs, and those right after its extent are free or never used), when
+ * one thread is in hz (not the free-running mode, no race armed). After it,
+ * hzf_extent_grew_in_place holds such a realloc to returning p (`grow-in-place`), unless
+ * it failed or a commit was refused. */
+bool hzf_extent_room(hzf_ctx_t *c, const void *p, size_t size);
+bool hzf_extent_grew_in_place(hzf_ctx_t *c, const void *p, const void *q, size_t size);
 
 /* ---- faults seen by this thread (hzf_model.c) --------------------------------- */
 typedef struct {

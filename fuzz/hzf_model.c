@@ -296,6 +296,7 @@ int hzf_model_add(hzf_ctx_t *c, void *p, size_t req, size_t align, bool zeroed) 
       return -1;
     }
     if (!hzf_model_disjoint(c, p, cap)) return -1;
+    if (large && !hzf_extent_fits(c, p, req)) return -1;
     if (zeroed) {
       size_t bad = hzf_model_first_bad(p, req, 0, req);
       if (bad < req) {
@@ -439,21 +440,6 @@ hzf__first_nonzero(const unsigned char *p, size_t n) {
   for (size_t i = 0; i < n / 8; i++)
     if (w[i]) return i * 8;
   return n;
-}
-
-bool hzf_model_dirty_bounded(hzf_ctx_t *c, const char *after) {
-  if (hzf_free_running(c) || hzf_race_live() || hzf_oom_hit(c)) return true;
-  /* The working set as config.h defines it (the live large bytes, or their recent average
-   * if more), written out here rather than read from hz_large_working_set: a wrong working
-   * set in the core is then a wrong bound, not the oracle's. */
-  size_t live = hz_arena.large_bytes > hz_arena.large_avg ? hz_arena.large_bytes
-                                                          : hz_arena.large_avg;
-  size_t limit = HZ_LARGE_CACHE_LIMIT(live);
-  if (hz_arena.dirty_bytes <= limit) return true;
-  hzf_fail(c, "dirty-bound", "dirty_bytes <= HZ_LARGE_CACHE_LIMIT(working set) after a trim",
-           "after %s: %zu dirty bytes, bound %zu (working set %zu)", after,
-           hz_arena.dirty_bytes, limit, live);
-  return false;
 }
 
 bool hzf_model_check_free_extents(hzf_ctx_t *c) {

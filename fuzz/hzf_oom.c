@@ -31,7 +31,12 @@ static int hzf__commit(void *p, size_t size) {
   return hz_os_mmap_source.commit(p, size);
 }
 
+static hzf_decommit_watch_t *hzf__watch;
+
+void hzf_oom_watch_decommits(hzf_decommit_watch_t *watch) { hzf__watch = watch; }
+
 static int hzf__decommit(void *p, size_t size) {
+  if (hzf__watch) hzf__watch(p, size);
   if (hzf__refuse(true)) p = (char *)p + 1;
   return hz_os_mmap_source.decommit(p, size);
 }

@@ -10,6 +10,7 @@
 #ifndef HZF_OOM_H
 #define HZF_OOM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -29,6 +30,11 @@ void hzf_oom_arm(hzf_oom_mode_t mode, unsigned n);
 void hzf_oom_reset(void);
 /* Refusals seen by the calling thread so far (monotonic). */
 uint64_t hzf_oom_thread_refusals(void);
+/* A function the page source calls before each decommit it is asked for, refused or not:
+ * the trim check (hzf_trim.c) watches the dirty cache through it. Set it before the
+ * threads that may decommit start; NULL for none. */
+typedef void hzf_decommit_watch_t(void *p, size_t size);
+void hzf_oom_watch_decommits(hzf_decommit_watch_t *watch);
 /* "armed: refuse the 2nd commit" for traces. */
 const char *hzf_oom_describe(hzf_oom_mode_t mode);
 

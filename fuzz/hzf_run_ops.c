@@ -221,6 +221,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
   bool was_large = b->large && hz_in_arena(p);
   hz_stats_t before;
   if (was_large) hz_get_stats(&before);
+  bool room = was_large && hzf_extent_room(c, p, ns);
   hzf_errno_in(c);
   /* The shim's reallocarray is its realloc behind an overflow check: half the blocks go
    * through it, as two factors when the size has them. */
@@ -232,7 +233,7 @@ static void hzf__realloc(hzf_ctx_t *c) {
     if (q) hzf_fail(c, "realloc-zero", "NULL: realloc(p, 0) frees p", "a block");
     hzf_note(c, "#%u freed", b->id);
     hzf_model_remove(m, (unsigned)i);
-    if (was_large) hzf_model_dirty_bounded(c, "a large block's realloc to 0");
+    if (was_large) hzf_trim_bounded(c, "a large block's realloc to 0");
     return;
   }
   if (!q) { /* the shim owes a fallback here too: hz keeps p, the next allocator takes it */
@@ -245,13 +246,15 @@ static void hzf__realloc(hzf_ctx_t *c) {
     hzf_fallback_realloc(c, (unsigned)i, q, ns, ns > HZF_ORACLE_HUGE);
     return;
   }
+  if (room && !hzf_extent_grew_in_place(c, p, q, ns)) return;
+  if (q != p && newlarge && !hzf_extent_fits(c, q, ns)) return;
   /* A large block's realloc ends with its extent's release when it moved, or with a
    * shrink in place when an extent was released: both trim the dirty cache last. */
   if (was_large) {
     hz_stats_t now;
     hz_get_stats(&now);
     if ((q != p || now.superslabs_released != before.superslabs_released) &&
-        !hzf_model_dirty_bounded(c, q != p ? "a large block's move" : "a large block's shrink"))
+        !hzf_trim_bounded(c, q != p ? "a large block's move" : "a large block's shrink"))
       return;
   }
   size_t keep = old < ns ? old : ns;
@@ -361,7 +364,7 @@ static void hzf__free(hzf_ctx_t *c) {
     hzf_race_inline(NULL);
     if (!hzf_expect_no_fault(c, "free")) return;
     hzf_model_remove(c->m, (unsigned)i);
-    if (large && !hzf_model_dirty_bounded(c, "a large block's free")) return;
+    if (large && !hzf_trim_bounded(c, "a large block's free")) return;
     int j = raced ? hzf_model_overlap(c->m, raced, 1, -1) : -1;
     if (j >= 0) {
       hzf_note(c, "raced by #%u ", c->m->b[j].id);
