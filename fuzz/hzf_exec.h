@@ -201,8 +201,8 @@ bool hzf_extent_fits(hzf_ctx_t *c, const void *p, size_t req);
 /* Before a realloc of the large block p to `size`: whether it must grow in place (it
  * needs more SuperSlabs, and those right after its extent are free or never used), when
  * one thread is in hz (not the free-running mode, no race armed). After it,
- * hzf_extent_grew_in_place holds such a realloc to returning p (`grow-in-place`), unless
- * it failed or a commit was refused. */
+ * hzf_extent_grew_in_place holds such a realloc, once it returned a block, to returning p
+ * (`grow-in-place`), unless a commit was refused. */
 bool hzf_extent_room(hzf_ctx_t *c, const void *p, size_t size);
 bool hzf_extent_grew_in_place(hzf_ctx_t *c, const void *p, const void *q, size_t size);
 

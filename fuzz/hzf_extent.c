@@ -43,7 +43,7 @@ bool hzf_extent_room(hzf_ctx_t *c, const void *p, size_t size) {
 }
 
 bool hzf_extent_grew_in_place(hzf_ctx_t *c, const void *p, const void *q, size_t size) {
-  if (q == p || !q || hzf_oom_hit(c)) return true;
+  if (q == p || hzf_oom_hit(c)) return true;
   hzf_fail(c, "grow-in-place", "a large block grows in place into free SuperSlabs after it",
            "+0x%zx to %zu bytes moved to +0x%zx, with the SuperSlabs after its extent free",
            (size_t)hzf_addr(p), size, (size_t)hzf_addr(q));

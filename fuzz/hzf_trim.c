@@ -23,6 +23,7 @@
  * hz_heap_check holds large_bytes to the live blocks' extents.
  */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/pagemap.h"
@@ -64,8 +65,9 @@ bool hzf_trim_bounded(hzf_ctx_t *c, const char *after) {
  * modes that watch, one thread is in hz at a time and the baton orders the two. */
 static struct {
   _Atomic bool on;   /* one thread in hz at a time: not the free-running mode */
-  bool seen;         /* a trim's decommit seen since the watch started */
-  uint64_t clock;    /* hz_arena.clock at it: the extent free whose trim it was */
+  uint64_t clock;    /* hz_arena.clock at the last trim decommit seen (the extent free
+                        whose trim it was); UINT64_MAX, which the clock never reaches,
+                        before the first */
   char finding[320]; /* the first broken rule, for the op that saw it */
 } hzf__trim;
 
@@ -87,16 +89,14 @@ static void hzf__decommit_seen(void *p, size_t size) {
   (void)size;
   if (!atomic_load_explicit(&hzf__trim.on, memory_order_relaxed) || hzf__trim.finding[0])
     return;
-  uintptr_t off = (uintptr_t)p - hz_arena.base;
-  if (!hz_in_arena(p) || (off & (HZ_SUPERSLAB_SIZE - 1)) || hz_ss_index(p) >= hz_arena.bump)
-    return;
+  if (!hz_in_arena(p) || (hzf_addr(p) & (HZ_SUPERSLAB_SIZE - 1))) return;
   /* Only a trim decommits a free extent: a large calloc clears its own, live extent, and
    * the reset (not watched) the whole arena. */
   uint32_t i = hz_ss_index(p);
+  if (i >= hz_arena.bump) return;
   const hz_superslab_t *h = &hz_arena.ss[i];
   if (atomic_load(&h->kind) != HZ_SS_FREE || h->head != i || !h->dirty) return;
-  bool first = !hzf__trim.seen || hzf__trim.clock != hz_arena.clock;
-  hzf__trim.seen = true;
+  bool first = hzf__trim.clock != hz_arena.clock;
   hzf__trim.clock = hz_arena.clock;
   size_t ws = hzf__working_set(), limit = hzf__bound(ws);
   size_t target = hzf__target(limit), dirty = hz_arena.dirty_bytes;
@@ -105,13 +105,13 @@ static void hzf__decommit_seen(void *p, size_t size) {
     snprintf(hzf__trim.finding, sizeof hzf__trim.finding,
              "a trim decommitted the extent at +0x%zx (%zu dirty bytes) with the cache at "
              "%zu bytes, not over %s %zu (working set %zu: %zu live, average %zu)",
-             (size_t)off, h->dirty, dirty, first ? "its bound" : "the trim's target",
+             (size_t)hzf_addr(p), h->dirty, dirty, first ? "its bound" : "the trim's target",
              first ? limit : target, ws, hz_arena.large_bytes, hz_arena.large_avg);
   else if (older)
     snprintf(hzf__trim.finding, sizeof hzf__trim.finding,
              "a trim decommitted the extent at +0x%zx (dirty since free %llu) while the "
              "one at +0x%zx had been dirty longer (since free %llu)",
-             (size_t)off, (unsigned long long)h->dirty_since,
+             (size_t)hzf_addr(p), (unsigned long long)h->dirty_since,
              (size_t)hzf_addr(hz_ss_addr((uint32_t)(older - hz_arena.ss))),
              (unsigned long long)older->dirty_since);
 }
@@ -119,7 +119,7 @@ static void hzf__decommit_seen(void *p, size_t size) {
 void hzf_trim_install(void) { hzf_oom_watch_decommits(hzf__decommit_seen); }
 
 void hzf_trim_watch(bool on) {
-  hzf__trim.seen = false;
+  hzf__trim.clock = UINT64_MAX;
   hzf__trim.finding[0] = 0;
   atomic_store_explicit(&hzf__trim.on, on, memory_order_relaxed);
 }
