@@ -160,6 +160,8 @@ static const struct {
     {"fork-child", "after fork the child's heap works: blocks intact, allocation, free, check"},
     {"amortization", "a warm thread cache serves a steady loop of one class alone: no hz "
                      "counter but faults moves (docs/INVARIANTS.md, Amortization)"},
+    {"takes-nothing", "a free or a thread's exit gives back and takes nothing: no refill, "
+                      "adoption, slab cut, SuperSlab or large block"},
     {"growth", "a refill cuts a fresh slab only when no abandoned slab of its class waits "
                "to be adopted"},
     {"pool-count", "count == length for the pooled slabs' list and each abandoned list"},
@@ -404,7 +406,10 @@ static void *hzf__worker_main(void *arg) {
       hzf_op_reuse_free(&c);
       hzf__trace(&c);
     } else if (w->cmd == HZF_CMD_DETACH) {
-      hz_thread_detach();
+      /* The executor sends it with every other worker parked. */
+      hzf_ctx_t c = hzf__ctx(ex, ex->next, w->slot, NULL);
+      hzf_faults()->count = 0;
+      hzf_thread_exit(&c, true, "an exit (hz_thread_detach)");
     } else if (w->cmd == HZF_CMD_RECARVE) {
       hzf_ctx_t c = hzf__ctx(ex, ex->reuse_op, w->slot, &ex->model);
       hzf_faults()->count = 0;

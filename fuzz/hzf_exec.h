@@ -311,6 +311,18 @@ void hzf_op_reuse_free(hzf_ctx_t *c);
 void hzf_op_recarve(hzf_ctx_t *c);
 /* Thread flush with its check (every SLL empty afterwards). */
 void hzf_op_flush(hzf_ctx_t *c);
+/* `takes-nothing`: a free or an exit moves none of hz's counters of memory taken
+ * (refills, adoptions, slab cuts, SuperSlabs, large blocks). Judged when `alone` (no other
+ * thread in hz), outside the free-running mode and with no race armed. */
+typedef struct {
+  bool on;
+  hz_stats_t before;
+} hzf_takes_t;
+void hzf_takes_begin(const hzf_ctx_t *c, hzf_takes_t *t, bool alone);
+bool hzf_takes_nothing(hzf_ctx_t *c, const hzf_takes_t *t, const char *what);
+/* hz_thread_detach (hz's thread-exit path on a thread that goes on), held to
+ * `takes-nothing`. */
+void hzf_thread_exit(hzf_ctx_t *c, bool alone, const char *what);
 
 /* ---- races at the core's race points (hzf_race.c) -------------------------------- */
 /* Installs the race hook (a no-op in a build without race points). */

@@ -301,19 +301,29 @@ _Static_assert(HZ_SLL_MAX_COUNT >= 2 * HZ_SLL_MIN_COUNT &&
 
 /* Every counter of hz_stats_t but faults. */
 #define HZF__STAT(f) {#f, offsetof(hz_stats_t, f)}
-static const struct {
+typedef struct {
   const char *name;
   size_t off;
-} hzf__stats[] = {
+} hzf__stat_t;
+static const hzf__stat_t hzf__stats[] = {
     HZF__STAT(refills),          HZF__STAT(drains),           HZF__STAT(remote_collects),
     HZF__STAT(adoptions),        HZF__STAT(abandons),         HZF__STAT(slab_inits),
     HZF__STAT(slab_releases),    HZF__STAT(superslabs_taken), HZF__STAT(superslabs_released),
     HZF__STAT(large_allocs),     HZF__STAT(large_frees),      HZF__STAT(extents_decommitted),
 };
+/* What a free or an exit may not do (hzf_takes_nothing). */
+static const hzf__stat_t hzf__takes[] = {
+    HZF__STAT(refills), HZF__STAT(adoptions), HZF__STAT(slab_inits),
+    HZF__STAT(superslabs_taken), HZF__STAT(large_allocs),
+};
 #undef HZF__STAT
 
+static uint64_t hzf__stat_at(const hz_stats_t *s, size_t off) {
+  return *(const uint64_t *)((const char *)s + off);
+}
+
 static uint64_t hzf__stat(const hz_stats_t *s, unsigned k) {
-  return *(const uint64_t *)((const char *)s + hzf__stats[k].off);
+  return hzf__stat_at(s, hzf__stats[k].off);
 }
 
 /* One block for a loop the model does not track (the steady loop, the sweep), or NULL
@@ -368,6 +378,43 @@ static void hzf__steady(hzf_ctx_t *c, unsigned cls, unsigned w) {
     }
   }
   hzf_note(c, "steady x%u: served from the cache; ", w);
+}
+
+/* A free and a thread's exit give back and take nothing: a free returns a block (to the
+ * cache, a slab, a remote batch, the free extents) and an exit returns everything its
+ * thread holds (its cache drained, its batches published, its slabs collected, the empty
+ * ones pooled and the rest abandoned). Neither may refill, adopt, cut a slab, or take a
+ * SuperSlab or a large extent: what an exit takes its thread never uses, and an exit
+ * that adopts every abandoned slab only to abandon it again costs O(abandoned slabs) per
+ * exit while every byte stays right; a free that takes memory grows the heap on a path
+ * that should shrink it. The counters are the process's, so only with one thread in hz
+ * and no race armed (a racing step may allocate) is their difference the call's own. */
+void hzf_takes_begin(const hzf_ctx_t *c, hzf_takes_t *t, bool alone) {
+  t->on = alone && !hzf_free_running(c) && !hzf_race_live();
+  if (t->on) hz_get_stats(&t->before);
+}
+
+bool hzf_takes_nothing(hzf_ctx_t *c, const hzf_takes_t *t, const char *what) {
+  if (!t->on || hzf_failed(c)) return !hzf_failed(c);
+  hz_stats_t after;
+  hz_get_stats(&after);
+  for (unsigned i = 0; i < sizeof hzf__takes / sizeof *hzf__takes; i++) {
+    size_t off = hzf__takes[i].off;
+    uint64_t d = hzf__stat_at(&after, off) - hzf__stat_at(&t->before, off);
+    if (d) {
+      hzf_fail(c, "takes-nothing", "a free or a thread's exit gives back and takes nothing",
+               "%s: %llu %s", what, (unsigned long long)d, hzf__takes[i].name);
+      return false;
+    }
+  }
+  return true;
+}
+
+void hzf_thread_exit(hzf_ctx_t *c, bool alone, const char *what) {
+  hzf_takes_t t;
+  hzf_takes_begin(c, &t, alone);
+  hz_thread_detach();
+  if (hzf_expect_no_fault(c, what)) hzf_takes_nothing(c, &t, what);
 }
 
 /* A sweep: a whole slab's worth of one class at once (HZ_SLAB_SIZE / size blocks, and as

@@ -356,13 +356,15 @@ static void hzf__free(hzf_ctx_t *c) {
     int mate = done == 0 && hzf_free_races(o->arg) ? hzf__slab_mate(c->m, (unsigned)i) : -1;
     if (mate >= 0 && !hzf_model_verify(c, (unsigned)mate, "before free")) break;
     hzf_race_inline(mate >= 0 ? c->m->b[mate].p : NULL);
+    hzf_takes_t t; /* not for a racing free: it flushes below, and a flush may adopt */
+    hzf_takes_begin(c, &t, mate < 0);
     if (hzf_api->cfree && (c->m->b[i].id & 1)) hzf_api->cfree(p); /* the shim's alias */
     else hzf_api->free(p);
     /* A remote free is published with its batch, and only then reaches the race point. */
     if (mate >= 0 && !hzf_race_inline_fired()) hz_thread_flush();
     void *raced = mate >= 0 && hzf_race_inline_fired() ? c->m->b[mate].p : NULL;
     hzf_race_inline(NULL);
-    if (!hzf_expect_no_fault(c, "free")) return;
+    if (!hzf_expect_no_fault(c, "free") || !hzf_takes_nothing(c, &t, "free")) return;
     hzf_model_remove(c->m, (unsigned)i);
     if (large && !hzf_trim_bounded(c, "a large block's free")) return;
     int j = raced ? hzf_model_overlap(c->m, raced, 1, -1) : -1;
@@ -850,8 +852,7 @@ void hzf_op_run(hzf_ctx_t *c) {
     case HZF_RACE: hzf_op_race(c); break;
     case HZF_EXIT: /* the executor's, but for a free-running thread's detach (hzf_exec.c) */
       if (hzf_free_running(c)) {
-        hz_thread_detach();
-        hzf_expect_no_fault(c, "exit");
+        hzf_thread_exit(c, false, "exit");
         hzf_note(c, "thread %u left hz as at exit, among the others' ops", c->op->thread);
       }
       break;
