@@ -11,6 +11,7 @@
 #ifndef HZ_BASE_H
 #define HZ_BASE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -132,6 +133,35 @@ __attribute__((noreturn, cold)) void hz_panic(const char *file, int line, const 
 /* Relaxed atomics for fields written by one thread and read racily by others. */
 #define HZ_LOAD(p) atomic_load_explicit((p), memory_order_relaxed)
 #define HZ_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+
+/* A mutex that knows its holder in checked builds (HZ_DEBUG >= 1), so that the code
+ * which changes what a lock guards asserts it holds it: HZ_ASSERT(hz_lock_held(&l)). A
+ * lock taken too late or released too early then fails on the first thread that runs
+ * the path, alone and every time, not only when another thread happens to race it (what
+ * a race detector needs). The holder is only ever compared with the caller's own id, so
+ * relaxed accesses are enough: a thread sees its own writes. */
+typedef struct {
+  pthread_mutex_t mu;
+  _Atomic uintptr_t holder; /* pthread_self() of the holder, 0 when free (checked builds) */
+} hz_lock_t;
+#define HZ_LOCK_INIT {.mu = PTHREAD_MUTEX_INITIALIZER}
+static inline void hz_lock(hz_lock_t *l) {
+  pthread_mutex_lock(&l->mu);
+  if (HZ_DEBUG) HZ_STORE(&l->holder, (uintptr_t)pthread_self());
+}
+static inline void hz_unlock(hz_lock_t *l) {
+  if (HZ_DEBUG) HZ_STORE(&l->holder, 0);
+  pthread_mutex_unlock(&l->mu);
+}
+/* Whether the calling thread holds l (checked builds; for assertions only). */
+static inline bool hz_lock_held(hz_lock_t *l) {
+  return HZ_LOAD(&l->holder) == (uintptr_t)pthread_self();
+}
+/* In a fork child, where the forking thread holds every lock: the lock as new. */
+static inline void hz_lock_reinit(hz_lock_t *l) {
+  pthread_mutex_init(&l->mu, NULL);
+  HZ_STORE(&l->holder, 0);
+}
 
 /* The free marker: word 1 of every free block holds a per-process random value, so a
  * free that finds it there is a suspected double free (free.c). Two flag bits refine it:

@@ -7,7 +7,7 @@
 
 hz_arena_t hz_arena = {
     .base = (uintptr_t)0 - HZ_ARENA_SIZE,
-    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .lock = HZ_LOCK_INIT,
 };
 
 static atomic_bool hz__pagemap_ready;
@@ -98,6 +98,7 @@ void hz_pages_clear(void *p, size_t size, size_t keep) {
 }
 
 void hz_pagemap_reset(size_t keep) {
+  HZ_ASSERT(hz_pagemap_held());
   size_t used = (size_t)hz_arena.bump << HZ_SUPERSLAB_SHIFT;
   if (used) {
     hz_unpoison((void *)hz_arena.base, used); /* as never-used arena is */
@@ -117,9 +118,10 @@ void hz_pagemap_reset(size_t keep) {
   hz__deferred_decommit.bytes = 0; /* a pending decommit belongs to the heap just wiped */
 }
 
-void hz_pagemap_lock(void) { pthread_mutex_lock(&hz_arena.lock); }
-void hz_pagemap_unlock(void) { pthread_mutex_unlock(&hz_arena.lock); }
-void hz_pagemap_reset_lock_after_fork(void) { pthread_mutex_init(&hz_arena.lock, NULL); }
+void hz_pagemap_lock(void) { hz_lock(&hz_arena.lock); }
+void hz_pagemap_unlock(void) { hz_unlock(&hz_arena.lock); }
+bool hz_pagemap_held(void) { return hz_lock_held(&hz_arena.lock); }
+void hz_pagemap_reset_lock_after_fork(void) { hz_lock_reinit(&hz_arena.lock); }
 
 /* ---- free extent lists (arena lock held) -------------------------------------- */
 
@@ -128,6 +130,7 @@ static hz_superslab_t **hz__bin_of(uint32_t len) {
 }
 
 static void hz__free_list_push(hz_superslab_t *h) {
+  HZ_ASSERT(hz_pagemap_held());
   hz_superslab_t **bin = hz__bin_of(h->len);
   h->prev = NULL;
   h->next = *bin;
@@ -136,6 +139,7 @@ static void hz__free_list_push(hz_superslab_t *h) {
 }
 
 static void hz__free_list_remove(hz_superslab_t *h) {
+  HZ_ASSERT(hz_pagemap_held());
   if (h->prev) h->prev->next = h->next;
   else *hz__bin_of(h->len) = h->next;
   if (h->next) h->next->prev = h->prev;
@@ -145,6 +149,7 @@ static void hz__free_list_remove(hz_superslab_t *h) {
 /* Marks [head, head + len) as one extent of `kind`. A SuperSlab handed out again forgets
  * that a large block once started there. */
 static void hz__mark_extent(uint32_t head, uint32_t len, hz_ss_kind_t kind) {
+  HZ_ASSERT(hz_pagemap_held());
   for (uint32_t i = head; i < head + len; i++) {
     hz_arena.ss[i].head = head;
     if (kind != HZ_SS_FREE) hz_arena.ss[i].was_large = 0;
@@ -248,6 +253,7 @@ __attribute__((unused)) static bool hz__fits_free(uint32_t n, uint32_t align) {
 
 /* Grows into never-used arena; the skipped alignment gap becomes a free extent. */
 static uint32_t hz__bump(uint32_t n, uint32_t align, size_t *dirty) {
+  HZ_ASSERT(hz_pagemap_held());
   uint32_t start = hz__align_index(hz_arena.bump, align);
   if ((uint64_t)start + n > HZ_ARENA_SUPERSLABS) return HZ_NO_EXTENT;
   if (hz_os_pages()->commit(hz_ss_addr(hz_arena.bump),
@@ -264,6 +270,7 @@ static uint32_t hz__bump(uint32_t n, uint32_t align, size_t *dirty) {
  * dips for a moment (one thread frees its buffers before the others) does not have its
  * cache decommitted and faulted back in by the next round of allocations. */
 static void hz__large_add(size_t add, size_t sub) {
+  HZ_ASSERT(hz_pagemap_held());
   hz_arena.large_bytes = hz_arena.large_bytes + add - sub;
   size_t live = hz_arena.large_bytes, avg = hz_arena.large_avg;
   hz_arena.large_avg = live > avg ? avg + (live - avg) / 8 : avg - (avg - live) / 8;
@@ -306,6 +313,7 @@ static hz_superslab_t *hz__oldest_dirty(void) {
  * trusts data the kernel kept) and ends the trim; the next free over the bound tries
  * again. */
 static void hz__trim(void) {
+  HZ_ASSERT(hz_pagemap_held());
   size_t limit = HZ_LARGE_CACHE_LIMIT(hz_large_working_set());
   if (hz_arena.dirty_bytes <= limit) return;
   size_t target = HZ_LARGE_CACHE_TRIM_TO(limit);

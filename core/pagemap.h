@@ -56,7 +56,7 @@ typedef struct {
   hz_superslab_t *ss;     /* HZ_ARENA_SUPERSLABS entries */
   unsigned char *slab_meta;
   /* Extent allocator state, under `lock`. */
-  pthread_mutex_t lock;
+  hz_lock_t lock;
   uint32_t bump;                            /* SuperSlabs ever handed out (committed) */
   hz_superslab_t *free_bins[HZ_EXTENT_BINS + 1]; /* [n]: free extents of n; [0]: longer */
   size_t dirty_bytes;                       /* sum of `dirty` over free extents */
@@ -135,6 +135,8 @@ void hz_pages_clear(void *p, size_t size, size_t keep);
 /* Lock order: pool lock (slab.h) before the arena lock. */
 void hz_pagemap_lock(void);
 void hz_pagemap_unlock(void);
+/* Whether the calling thread holds the arena lock (for HZ_ASSERT: checked builds). */
+bool hz_pagemap_held(void);
 void hz_pagemap_reset_lock_after_fork(void);
 /* Forgets every extent, tag and slab: the arena as hz_pagemap_init left it, its used part
  * reading as zero. Up to `keep` bytes of its resident pages are cleared in place and stay

@@ -8,17 +8,19 @@
 #include "core/slab.h"
 
 static struct {
-  pthread_mutex_t lock;
+  hz_lock_t lock;
   hz_slab_list_t empty;                         /* POOLED slabs, any SuperSlab */
   hz_slab_list_t abandoned[HZ_NUM_CLASSES];     /* ABANDONED slabs by class */
   uint32_t empty_superslabs;                    /* SuperSlabs whose every slab is pooled */
   _Atomic uint32_t abandoned_total;             /* lets hz_pool_adopt skip the lock */
-} hz__pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} hz__pool = {.lock = HZ_LOCK_INIT};
 
-void hz_pool_lock(void) { pthread_mutex_lock(&hz__pool.lock); }
-void hz_pool_unlock(void) { pthread_mutex_unlock(&hz__pool.lock); }
-void hz_pool_reset_lock_after_fork(void) { pthread_mutex_init(&hz__pool.lock, NULL); }
+void hz_pool_lock(void) { hz_lock(&hz__pool.lock); }
+void hz_pool_unlock(void) { hz_unlock(&hz__pool.lock); }
+bool hz_pool_held(void) { return hz_lock_held(&hz__pool.lock); }
+void hz_pool_reset_lock_after_fork(void) { hz_lock_reinit(&hz__pool.lock); }
 void hz_pool_reset(void) {
+  HZ_ASSERT(hz_pool_held());
   hz__pool.empty = (hz_slab_list_t){NULL, 0};
   for (unsigned c = 0; c < HZ_NUM_CLASSES; c++) hz__pool.abandoned[c] = (hz_slab_list_t){NULL, 0};
   hz__pool.empty_superslabs = 0;
@@ -28,7 +30,9 @@ const hz_slab_list_t *hz_pool_list(void) { return &hz__pool.empty; }
 const hz_slab_list_t *hz_pool_abandoned(unsigned cls) { return &hz__pool.abandoned[cls]; }
 uint32_t hz_pool_empty_superslabs(void) { return hz__pool.empty_superslabs; }
 
+/* Every list and count here changes under the pool lock, and says so. */
 static void hz__push(hz_slab_list_t *l, hz_slab_t *s) {
+  HZ_ASSERT(hz_pool_held());
   s->prev = NULL;
   s->next = l->head;
   if (l->head) l->head->prev = s;
@@ -37,6 +41,7 @@ static void hz__push(hz_slab_list_t *l, hz_slab_t *s) {
 }
 
 static void hz__remove(hz_slab_list_t *l, hz_slab_t *s) {
+  HZ_ASSERT(hz_pool_held());
   if (s->prev) s->prev->next = s->next;
   else l->head = s->next;
   if (s->next) s->next->prev = s->prev;
@@ -50,6 +55,7 @@ static hz_superslab_t *hz__ss_of(hz_slab_t *s) {
 
 /* Cuts a new SuperSlab into pooled slabs (pool lock held). */
 static bool hz__grow(void) {
+  HZ_ASSERT(hz_pool_held());
   size_t dirty; /* slabs are carved anew and their blocks are never trusted to be zero */
   uint32_t idx = hz_extent_alloc(1, 1, HZ_SS_SLABS, &dirty);
   if (idx == HZ_NO_EXTENT) return false;
@@ -80,6 +86,7 @@ hz_slab_t *hz_pool_take(void) {
 
 /* Returns a SuperSlab all of whose slabs are pooled to the arena (pool lock held). */
 static void hz__release_superslab(hz_superslab_t *ss) {
+  HZ_ASSERT(hz_pool_held());
   uint32_t idx = (uint32_t)(ss - hz_arena.ss);
   unsigned char *base = hz_ss_addr(idx);
   for (size_t i = 0; i < HZ_SLABS_PER_SUPERSLAB; i++) {
@@ -93,6 +100,7 @@ static void hz__release_superslab(hz_superslab_t *ss) {
 
 /* Pools an emptied slab (pool lock held). */
 static void hz__pool_locked(hz_slab_t *s) {
+  HZ_ASSERT(hz_pool_held());
   HZ_ASSERT(s->used == 0 && atomic_load(&s->remote) == NULL);
   /* Untag first: from here a stale free of one of its blocks is "not allocated". */
   atomic_store_explicit(&s->owner, 0, memory_order_release);
@@ -120,6 +128,7 @@ void hz_pool_put(hz_slab_t *s) {
 /* Collects an abandoned slab's queue and pools the slab if that emptied it (pool lock
  * held, the slab on its abandoned list). */
 static void hz__reclaim_locked(hz_slab_t *s) {
+  HZ_ASSERT(hz_pool_held());
   hz_slab_collect(s);
   if (s->used == 0) {
     hz__remove(&hz__pool.abandoned[s->cls], s);

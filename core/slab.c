@@ -122,6 +122,9 @@ uint32_t hz_slab_collect_take(hz_slab_t *s, uint32_t want, void **head, void **t
 }
 
 void hz_slab_set_owner(hz_slab_t *s, uint32_t owner) {
+  /* An abandoned slab changes hands only under the pool lock: a remote free that finds
+   * it ownerless reclaims it under that lock, deciding by its owner and state. */
+  HZ_ASSERT(s->state != HZ_SLAB_ABANDONED || hz_pool_held());
   atomic_store_explicit(&s->owner, owner, memory_order_release);
   hz_ptag_set_range(hz_slab_start(s), HZ_PAGES_PER_SLAB, HZ_TAG(owner, s->cls));
 }

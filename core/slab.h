@@ -124,6 +124,8 @@ const hz_slab_list_t *hz_pool_abandoned(unsigned cls);
 uint32_t hz_pool_empty_superslabs(void);
 void hz_pool_lock(void);
 void hz_pool_unlock(void);
+/* Whether the calling thread holds the pool lock (for HZ_ASSERT: checked builds). */
+bool hz_pool_held(void);
 void hz_pool_reset_lock_after_fork(void);
 /* Empties the pool and abandoned lists (pool lock held; see hz_pagemap_reset). */
 void hz_pool_reset(void);

@@ -6,19 +6,19 @@
 #include "core/os.h"
 
 static struct {
-  pthread_mutex_t lock;
+  hz_lock_t lock;
   hz_tcache_t *caches[HZ_MAX_THREADS]; /* registered caches by tid */
   uint32_t free_tids[HZ_MAX_THREADS];  /* ids of exited threads, reused first */
   uint32_t nfree;
   uint32_t next_tid;                    /* ids never used yet start here */
   pthread_key_t key;                    /* its destructor runs the thread-exit flush */
-} hz__threads = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_tid = 1};
+} hz__threads = {.lock = HZ_LOCK_INIT, .next_tid = 1};
 
 static pthread_mutex_t hz__init_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int hz__init_state; /* 0 not yet, 1 done, -1 failed */
 
-void hz_threads_lock(void) { pthread_mutex_lock(&hz__threads.lock); }
-void hz_threads_unlock(void) { pthread_mutex_unlock(&hz__threads.lock); }
+void hz_threads_lock(void) { hz_lock(&hz__threads.lock); }
+void hz_threads_unlock(void) { hz_unlock(&hz__threads.lock); }
 
 hz_tcache_t *hz_thread_lookup(uint32_t tid) {
   return tid < HZ_MAX_THREADS ? hz__threads.caches[tid] : NULL;
@@ -26,10 +26,26 @@ hz_tcache_t *hz_thread_lookup(uint32_t tid) {
 
 uint32_t hz_thread_id_bound(void) { return hz__threads.next_tid; }
 
+/* The registry changes only here, under its lock: an id taken (an exited thread's
+ * first) with its cache registered, or given back with its cache forgotten. */
+static uint32_t hz__take_tid(hz_tcache_t *tc) {
+  HZ_ASSERT(hz_lock_held(&hz__threads.lock));
+  uint32_t tid = 0;
+  if (hz__threads.nfree > 0) tid = hz__threads.free_tids[--hz__threads.nfree];
+  else if (hz__threads.next_tid < HZ_MAX_THREADS) tid = hz__threads.next_tid++;
+  if (tid) hz__threads.caches[tid] = tc;
+  return tid;
+}
+
+static void hz__give_tid(uint32_t tid) {
+  HZ_ASSERT(hz_lock_held(&hz__threads.lock));
+  hz__threads.caches[tid] = NULL;
+  hz__threads.free_tids[hz__threads.nfree++] = tid;
+}
+
 static void hz__release_tid(hz_tcache_t *tc) {
   hz_threads_lock();
-  hz__threads.caches[tc->tid] = NULL;
-  hz__threads.free_tids[hz__threads.nfree++] = tc->tid;
+  hz__give_tid(tc->tid);
   hz_threads_unlock();
   tc->tid = HZ_TID_NONE;
 }
@@ -59,7 +75,7 @@ static void hz__fork_parent(void) {
 static void hz__fork_child(void) {
   hz_pagemap_reset_lock_after_fork();
   hz_pool_reset_lock_after_fork();
-  pthread_mutex_init(&hz__threads.lock, NULL);
+  hz_lock_reinit(&hz__threads.lock);
   for (uint32_t tid = 1; tid < hz__threads.next_tid; tid++) {
     hz_tcache_t *tc = hz__threads.caches[tid];
     if (tc && tc != &hz_tc) {
@@ -95,10 +111,7 @@ hz_tcache_t *hz_thread_cache(void) {
   if (HZ_LIKELY(tc->tid != HZ_TID_NONE)) return tc;
   if (!hz_ensure_init()) return NULL;
   hz_threads_lock();
-  uint32_t tid = 0;
-  if (hz__threads.nfree > 0) tid = hz__threads.free_tids[--hz__threads.nfree];
-  else if (hz__threads.next_tid < HZ_MAX_THREADS) tid = hz__threads.next_tid++;
-  if (tid) hz__threads.caches[tid] = tc;
+  uint32_t tid = hz__take_tid(tc);
   hz_threads_unlock();
   if (!tid) return NULL;
   hz_tcache_init(tc, tid);
