@@ -113,15 +113,23 @@ static void initialise_from_many_threads(void) {
   hz_free(p);
 }
 
-HZ_TEST(a_first_use_from_many_threads_at_once_initialises_once) {
-  char err[512];
-  int status = hz_test_run_child(initialise_from_many_threads, err, sizeof err);
+/* Runs a case in a fresh process (initialisation happens once per process) and expects
+ * it to exit 0; otherwise prints the contract it failed, or the signal, and its stderr
+ * (a ThreadSanitizer report makes the process exit 66). */
+static void expect_child_passes(const char *what, void (*child)(void)) {
+  char err[2048];
+  int status = hz_test_run_child(child, err, sizeof err);
   HZ_REQUIRE(status != -1);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fprintf(stderr, "first use from %d threads: %s %d\n%s", FIRST_USERS,
-            WIFEXITED(status) ? "contract failed:" : "killed by signal",
+    fprintf(stderr, "%s: %s %d\n%s", what,
+            WIFEXITED(status) ? "contract failed (66: a ThreadSanitizer report):"
+                              : "killed by signal",
             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
   HZ_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+HZ_TEST(a_first_use_from_many_threads_at_once_initialises_once) {
+  expect_child_passes("first use from many threads", initialise_from_many_threads);
 }
 
 /* ---- the first use, then threads that arrive after it ---------------------------- */
@@ -172,13 +180,5 @@ static void initialise_then_late_arrivals(void) {
 }
 
 HZ_TEST(threads_arriving_after_the_first_use_see_the_initialised_heap) {
-  char err[2048];
-  int status = hz_test_run_child(initialise_then_late_arrivals, err, sizeof err);
-  HZ_REQUIRE(status != -1);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fprintf(stderr, "late arrivals: %s %d\n%s",
-            WIFEXITED(status) ? "contract failed (66: a ThreadSanitizer report):"
-                              : "killed by signal",
-            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
-  HZ_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  expect_child_passes("late arrivals", initialise_then_late_arrivals);
 }
