@@ -5,7 +5,7 @@ internal assertions (HZ_DEBUG=2) for tests, a build with misuse detection compil
 for the benchmark's cost column, sanitizer builds, and the seeded-bug builds.
 """
 
-load("//config:defs.bzl", "CONFIG_COPTS", "CONFIG_LINKOPTS")
+load("//config:defs.bzl", "CONFIG_COPTS", "CONFIG_LINKOPTS", "excluded_under")
 
 # Warnings are errors in core: the allocator must compile clean.
 HZ_COPTS = [
@@ -100,6 +100,30 @@ def hz_test(name, srcs, deps = [], copts = [], linkopts = [], follow_config = Tr
         linkopts = ["-lpthread"] + linkopts + (CONFIG_LINKOPTS if follow_config else []),
         deps = ["//core/testing:hz_test"] + deps,
         **kwargs
+    )
+
+def hz_pinned_sanitizer_test(name, sanitizer, srcs, debug, excluded, reason):
+    """A core test that needs one sanitizer whatever the --config: the core and the test
+    built with -fsanitize=<sanitizer> (the core at HZ_DEBUG=<debug>, as <name>_core), and
+    kept out of the configurations in `excluded`, whose sanitizer's runtime cannot join
+    this one (`reason`, which tools/matrix prints)."""
+    flag = ["-fsanitize=" + sanitizer]
+    hz_core_library(
+        name = name + "_core",
+        copts = flag,
+        defines = ["HZ_DEBUG=%d" % debug],
+        follow_config = False,
+        linkopts = flag,
+    )
+    hz_test(
+        name = name,
+        size = "small",
+        srcs = srcs,
+        copts = flag,
+        follow_config = False,
+        linkopts = flag,
+        tags = excluded_under(excluded, reason),
+        deps = [":" + name + "_core"],
     )
 
 def hz_preload_library(name, core, exports, visibility = None):
