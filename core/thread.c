@@ -26,8 +26,9 @@ hz_tcache_t *hz_thread_lookup(uint32_t tid) {
 
 uint32_t hz_thread_id_bound(void) { return hz__threads.next_tid; }
 
-/* The registry changes only here, under its lock: an id taken (an exited thread's
- * first) with its cache registered, or given back with its cache forgotten. */
+/* Registration and exit change the registry only here, under its lock: an id taken (an
+ * exited thread's first) with its cache registered, or given back with its cache
+ * forgotten. (hz_debug_reset rebuilds it whole, with every lock held.) */
 static uint32_t hz__take_tid(hz_tcache_t *tc) {
   HZ_ASSERT(hz_lock_held(&hz__threads.lock));
   uint32_t tid = 0;
