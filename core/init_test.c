@@ -87,25 +87,37 @@ static void *first_user(void *arg) {
   return p;
 }
 
+/* Starts n (at most MAX_USERS) threads running fn(i) and joins them, each one's result
+ * in got[i]; exits with `code` if one cannot be started. */
+enum { MAX_USERS = 16 };
+static void run_threads(unsigned n, void *(*fn)(void *), void **got, int code) {
+  pthread_t t[MAX_USERS];
+  if (n > MAX_USERS) exit(code);
+  for (uintptr_t i = 0; i < n; i++)
+    if (pthread_create(&t[i], NULL, fn, (void *)i) != 0) exit(code);
+  for (unsigned i = 0; i < n; i++) pthread_join(t[i], &got[i]);
+}
+
+/* A thread's block: at least `size` usable bytes, every one still `fill` (no two threads
+ * were given the same memory); freed. Exits with `code` otherwise. */
+static void expect_filled_block(void *p, size_t size, unsigned char fill, int code) {
+  if (!p || hz_usable_size(p) < size) exit(code);
+  for (size_t k = 0; k < size; k++)
+    if (((unsigned char *)p)[k] != fill) exit(code + 1);
+  hz_free(p);
+}
+
 /* Exits with the number of the first contract that failed; 0 when all held. */
 static void initialise_from_many_threads(void) {
   slow = hz_os_mmap_source;
   slow.reserve = reserve_slowly;
   if (hz_os_set_page_source(&slow) != 0) exit(10);
   pthread_barrier_init(&start_line, NULL, FIRST_USERS);
-  pthread_t t[FIRST_USERS];
   void *got[FIRST_USERS];
-  for (uintptr_t i = 0; i < FIRST_USERS; i++)
-    if (pthread_create(&t[i], NULL, first_user, (void *)i) != 0) exit(11);
-  for (unsigned i = 0; i < FIRST_USERS; i++) pthread_join(t[i], &got[i]);
+  run_threads(FIRST_USERS, first_user, got, 11);
   if (atomic_load(&reservations) != 1) exit(12); /* initialised once */
-  for (unsigned i = 0; i < FIRST_USERS; i++) {
-    size_t size = 16 + 48 * (size_t)i;
-    if (!got[i] || hz_usable_size(got[i]) < size) exit(13);
-    for (size_t k = 0; k < size; k++)
-      if (((unsigned char *)got[i])[k] != 0xA5) exit(14); /* no two share memory */
-    hz_free(got[i]);
-  }
+  for (unsigned i = 0; i < FIRST_USERS; i++)
+    expect_filled_block(got[i], 16 + 48 * (size_t)i, 0xA5, 13); /* 13, 14 */
   hz_census_t census;
   if (hz_heap_check(NULL, &census) != 0 || census.user_blocks != 0) exit(15);
   void *p = hz_malloc(100);
@@ -163,19 +175,11 @@ static void *late_user(void *arg) {
 
 static void initialise_then_late_arrivals(void) {
   pthread_barrier_init(&late_line, NULL, LATE_USERS);
-  pthread_t t[LATE_USERS];
   void *got[LATE_USERS];
-  for (uintptr_t i = 0; i < LATE_USERS; i++)
-    if (pthread_create(&t[i], NULL, late_user, (void *)i) != 0) exit(21);
-  for (unsigned i = 0; i < LATE_USERS; i++) pthread_join(t[i], &got[i]);
+  run_threads(LATE_USERS, late_user, got, 21);
   if (atomic_load(&first_errno) != ENOMEM) exit(22);
-  for (unsigned i = 1; i < LATE_USERS; i++) {
-    size_t size = 24 + 40 * (size_t)i;
-    if (!got[i] || hz_usable_size(got[i]) < size) exit(23);
-    for (size_t k = 0; k < size; k++)
-      if (((unsigned char *)got[i])[k] != 0x5A) exit(24);
-    hz_free(got[i]);
-  }
+  for (unsigned i = 1; i < LATE_USERS; i++)
+    expect_filled_block(got[i], 24 + 40 * (size_t)i, 0x5A, 23); /* 23, 24 */
   if (hz_heap_check(NULL, NULL) != 0) exit(25);
 }
 

@@ -409,7 +409,7 @@ static void *hzf__worker_main(void *arg) {
       /* The executor sends it with every other worker parked. */
       hzf_ctx_t c = hzf__ctx(ex, ex->next, w->slot, NULL);
       hzf_faults()->count = 0;
-      hzf_thread_exit(&c, true, "an exit (hz_thread_detach)");
+      hzf_thread_exit(&c, "an exit (hz_thread_detach)");
     } else if (w->cmd == HZF_CMD_RECARVE) {
       hzf_ctx_t c = hzf__ctx(ex, ex->reuse_op, w->slot, &ex->model);
       hzf_faults()->count = 0;

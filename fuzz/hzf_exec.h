@@ -321,8 +321,8 @@ typedef struct {
 void hzf_takes_begin(const hzf_ctx_t *c, hzf_takes_t *t, bool alone);
 bool hzf_takes_nothing(hzf_ctx_t *c, const hzf_takes_t *t, const char *what);
 /* hz_thread_detach (hz's thread-exit path on a thread that goes on), held to
- * `takes-nothing`. */
-void hzf_thread_exit(hzf_ctx_t *c, bool alone, const char *what);
+ * `takes-nothing` outside the free-running mode. */
+void hzf_thread_exit(hzf_ctx_t *c, const char *what);
 
 /* ---- races at the core's race points (hzf_race.c) -------------------------------- */
 /* Installs the race hook (a no-op in a build without race points). */

@@ -410,9 +410,9 @@ bool hzf_takes_nothing(hzf_ctx_t *c, const hzf_takes_t *t, const char *what) {
   return true;
 }
 
-void hzf_thread_exit(hzf_ctx_t *c, bool alone, const char *what) {
+void hzf_thread_exit(hzf_ctx_t *c, const char *what) {
   hzf_takes_t t;
-  hzf_takes_begin(c, &t, alone);
+  hzf_takes_begin(c, &t, true); /* judged unless free-running or racing: hzf_takes_begin */
   hz_thread_detach();
   if (hzf_expect_no_fault(c, what)) hzf_takes_nothing(c, &t, what);
 }

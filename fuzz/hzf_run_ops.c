@@ -852,7 +852,7 @@ void hzf_op_run(hzf_ctx_t *c) {
     case HZF_RACE: hzf_op_race(c); break;
     case HZF_EXIT: /* the executor's, but for a free-running thread's detach (hzf_exec.c) */
       if (hzf_free_running(c)) {
-        hzf_thread_exit(c, false, "exit");
+        hzf_thread_exit(c, "exit");
         hzf_note(c, "thread %u left hz as at exit, among the others' ops", c->op->thread);
       }
       break;
